@@ -1,0 +1,62 @@
+# SmartMarketOOPS — one command per workflow. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP  := $(VENV)/.installed
+
+# Offline by default: every component's telemetry off, whatever the caller's shell says.
+export MLFLOW_DISABLE_TELEMETRY := true
+export BENTOML_DO_NOT_TRACK := True
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := true
+export FEAST_USAGE := False
+export GX_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SMARTMARKET_HOME ?= $(CURDIR)/.smartmarket
+export DAGSTER_HOME ?= $(SMARTMARKET_HOME)/dagster
+
+.PHONY: help setup run test test-all lint format bench up clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install the pinned lock (quick when done)
+
+run: setup ## Run the main job on embedded defaults (synthetic market, no network)
+	$(BIN)/smartmarket run
+
+test: setup ## Run the default test suite (fast; skips slow end-to-end tests)
+	$(BIN)/pytest
+
+test-all: setup ## Run every test including the slow end-to-end ones (CI)
+	$(BIN)/pytest -m ''
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup ## Benchmarks: speed and peak memory, side by side with peers
+	$(BIN)/python -m bench
+
+up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070)
+	@mkdir -p $(DAGSTER_HOME) && cp -f dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3070
+
+clean: ## Remove the app home (embedded state); keeps .venv
+	rm -rf $(SMARTMARKET_HOME)
