@@ -16,10 +16,8 @@ export DO_NOT_TRACK := true
 export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
-export SMARTMARKET_HOME ?= $(CURDIR)/.smartmarket
-export DAGSTER_HOME ?= $(SMARTMARKET_HOME)/dagster
 
-.PHONY: help setup run test test-all lint format bench up clean
+.PHONY: help setup run test lint format bench up clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -36,11 +34,9 @@ setup: $(STAMP) ## Create .venv and install the pinned lock (quick when done)
 run: setup ## Run the main job on embedded defaults (synthetic market, no network)
 	$(BIN)/smartmarket run
 
-test: setup ## Run the default test suite (fast; skips slow end-to-end tests)
-	$(BIN)/pytest
-
-test-all: setup ## Run every test including the slow end-to-end ones (CI)
-	$(BIN)/pytest -m ''
+PYTEST_ARGS ?=
+test: setup ## Run the tests (slow end-to-end ones too with PYTEST_ARGS="-m ''", as CI does)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
@@ -55,8 +51,7 @@ bench: setup ## Benchmarks: speed and peak memory, side by side with peers
 	$(BIN)/python -m bench
 
 up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070)
-	@mkdir -p $(DAGSTER_HOME) && cp -f dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3070
+	DAGSTER_HOME=$$($(BIN)/smartmarket dagster-home) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3070
 
 clean: ## Remove the app home (embedded state); keeps .venv
-	rm -rf $(SMARTMARKET_HOME)
+	rm -rf $${SMARTMARKET_HOME:-.smartmarket}

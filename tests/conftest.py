@@ -42,6 +42,7 @@ def _need(service: str, host: str, port: int) -> None:
 def _offline_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep every test offline and give it its own app home."""
     monkeypatch.setenv("SMARTMARKET_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     for key, value in {
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "BENTOML_DO_NOT_TRACK": "True",

@@ -71,5 +71,5 @@ def empty_candles() -> pd.DataFrame:
 
 def is_aligned(index: pd.DatetimeIndex, timeframe: Timeframe) -> np.ndarray:
     """Return a boolean mask: which open times lie on the timeframe's UTC grid."""
-    ns = index.asi8
+    ns = index.as_unit("ns").to_numpy().view("int64")
     return np.asarray(ns % timeframe.ns == 0)

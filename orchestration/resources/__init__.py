@@ -35,7 +35,11 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """Build the domain source."""
         options: dict[str, Any]
         if self.kind == "synthetic":
-            options = {"seed": self.seed, "symbols": self.symbols, "timeframe": self.base_timeframe}
+            options = {
+                "seed": self.seed,
+                "symbols": tuple(self.symbols),
+                "base_timeframe": self.base_timeframe,
+            }
         elif self.kind == "file":
             options = {"path": self.path, "tz": self.timezone}
         else:

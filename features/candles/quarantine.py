@@ -1,0 +1,283 @@
+"""Parquet stores for rejected rows (quarantine) and for raw input as received (archive).
+
+Both lay files out as ``root/source=<s>/symbol=<s>/timeframe=<tf>/<partition>.parquet``, with
+each name percent-encoded so that any symbol (``BTC/USDT:USDT``) or partition key
+(``2024-01-01-00:00``) maps to one safe folder or file and back. Writing a partition again
+replaces its file (atomic rename), so re-running a window is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.candles.schema import INDEX_NAME, OHLCV, CandleDataError, Timeframe
+from features.candles.validate import (
+    QUARANTINE_COLUMNS,
+    REASON_SEPARATOR,
+    SOURCE_ROW,
+    ValidationResult,
+    as_text,
+    empty_quarantine,
+    reason_kind,
+)
+
+PARTITION = "partition"
+_SUFFIX = ".parquet"
+_KEYS: tuple[str, ...] = ("source", "symbol", "timeframe")
+_TEXT = pa.string()
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", _TEXT),
+        ("symbol", _TEXT),
+        ("timeframe", _TEXT),
+        (SOURCE_ROW, pa.int64()),
+        (INDEX_NAME, pa.timestamp("ns", tz="UTC")),
+        *[(c, _TEXT) for c in OHLCV],
+        ("reason", _TEXT),
+    ]
+)
+
+
+def _encode(kind: str, value: str) -> str:
+    """Percent-encode ``value`` as one path segment; refuse names that cannot be one."""
+    if not isinstance(value, str) or not value.strip() or set(value) == {"."}:
+        raise CandleDataError(f"{kind} {value!r} cannot name a folder or file")
+    return quote(value, safe="")
+
+
+def _label(timeframe: Timeframe | str) -> str:
+    return Timeframe.parse(timeframe).label
+
+
+class _PartitionedParquet:
+    """Parquet files per source / symbol / timeframe / partition under one root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, source: str, symbol: str, timeframe: Timeframe | str, partition: str) -> Path:
+        """Return the file that holds one partition."""
+        return (
+            self.root
+            / f"source={_encode('source', source)}"
+            / f"symbol={_encode('symbol', symbol)}"
+            / f"timeframe={_encode('timeframe', _label(timeframe))}"
+            / f"{_encode('partition', partition)}{_SUFFIX}"
+        )
+
+    def _files(
+        self,
+        source: str | None,
+        symbol: str | None,
+        timeframe: Timeframe | str | None,
+        partition: str | None,
+    ) -> Iterator[tuple[dict[str, str], Path]]:
+        """Yield ``(keys, path)`` of the stored files matching the filters, sorted."""
+        pattern = "/".join(
+            [
+                f"source={'*' if source is None else _encode('source', source)}",
+                f"symbol={'*' if symbol is None else _encode('symbol', symbol)}",
+                f"timeframe={'*' if timeframe is None else _encode('tf', _label(timeframe))}",
+                f"{'*' if partition is None else _encode('partition', partition)}{_SUFFIX}",
+            ]
+        )
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob(pattern)):
+            parts = path.relative_to(self.root).parts
+            keys = {k: unquote(p.split("=", 1)[1]) for k, p in zip(_KEYS, parts, strict=False)}
+            keys[PARTITION] = unquote(path.name.removesuffix(_SUFFIX))
+            yield keys, path
+
+    @staticmethod
+    def _write_atomic(table: pa.Table, path: Path) -> None:
+        """Write ``table`` to ``path`` so that readers see the old or the new file, whole."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def partitions(self, source: str, symbol: str, timeframe: Timeframe | str) -> list[str]:
+        """List the stored partition keys of one source, symbol and timeframe."""
+        return [keys[PARTITION] for keys, _ in self._files(source, symbol, timeframe, None)]
+
+
+class QuarantineStore(_PartitionedParquet):
+    """Rejected rows with their reasons, one Parquet file per source/symbol/timeframe/partition."""
+
+    def write(
+        self,
+        source: str,
+        symbol: str,
+        timeframe: Timeframe | str,
+        partition: str,
+        rows: pd.DataFrame,
+    ) -> int:
+        """Replace one partition's quarantine with ``rows``; return the rows written.
+
+        Writing no rows removes the partition's file: the window now has nothing quarantined.
+
+        Raises:
+            CandleDataError: ``rows`` lack a quarantine column or belong to another
+                source, symbol or timeframe.
+        """
+        label = _label(timeframe)
+        path = self.path(source, symbol, label, partition)
+        missing = [c for c in QUARANTINE_COLUMNS if c not in rows.columns]
+        if missing:
+            raise CandleDataError(f"quarantine rows for {path} lack column(s) {missing}")
+        for key, expected in zip(_KEYS, (source, symbol, label), strict=True):
+            other = sorted(set(rows[key].astype(str)) - {expected})
+            if other:
+                raise CandleDataError(
+                    f"quarantine rows for {key} {expected!r} hold other {key} values {other}"
+                )
+        if not len(rows):
+            path.unlink(missing_ok=True)
+            return 0
+        frame = rows[list(QUARANTINE_COLUMNS)].reset_index(drop=True)
+        table = pa.Table.from_pandas(frame, schema=QUARANTINE_SCHEMA, preserve_index=False)
+        self._write_atomic(table, path)
+        return len(frame)
+
+    def write_result(self, result: ValidationResult, partition: str) -> int:
+        """Replace one partition's quarantine with a validation result's rejected rows."""
+        return self.write(
+            result.source, result.symbol, result.timeframe, partition, result.quarantine
+        )
+
+    def read(
+        self,
+        source: str | None = None,
+        symbol: str | None = None,
+        timeframe: Timeframe | str | None = None,
+        partition: str | None = None,
+    ) -> pd.DataFrame:
+        """Read quarantined rows, optionally filtered; adds a ``partition`` column.
+
+        Returns:
+            The quarantine columns plus ``partition``, sorted by source, symbol, timeframe,
+            partition and source row; empty (same columns) when nothing matches.
+        """
+        frames = [
+            pq.read_table(path, schema=QUARANTINE_SCHEMA)
+            .to_pandas()
+            .assign(**{PARTITION: keys[PARTITION]})
+            for keys, path in self._files(source, symbol, timeframe, partition)
+        ]
+        if not frames:
+            return empty_quarantine().assign(**{PARTITION: pd.Series([], dtype=object)})
+        out = pd.concat(frames, ignore_index=True)
+        order = [*_KEYS, PARTITION, SOURCE_ROW]
+        return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        """Count quarantined rows by source, symbol and reason (details such as values dropped).
+
+        A row with several reasons counts once for each. Columns: source, symbol, reason, rows;
+        most frequent first.
+        """
+        rows = self.read()
+        columns = ["source", "symbol", "reason", "rows"]
+        if not len(rows):
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}).astype(
+                {"rows": "int64"}
+            )
+        reasons = rows["reason"].astype(str).str.split(REASON_SEPARATOR)
+        each = rows[["source", "symbol"]].assign(reason=reasons).explode("reason")
+        each["reason"] = each["reason"].map(reason_kind)
+        out = each.groupby(["source", "symbol", "reason"]).size().rename("rows").reset_index()
+        out["rows"] = out["rows"].astype("int64")
+        return out.sort_values(
+            ["rows", "source", "symbol", "reason"], ascending=[False, True, True, True]
+        ).reset_index(drop=True)
+
+
+class RawArchive(_PartitionedParquet):
+    """Raw input as received, one Parquet file per source/symbol/timeframe/partition.
+
+    Datetime columns and an integer ``source_row`` are kept as they are (lossless); every other
+    column is stored as text (nulls as nulls), so mixed or malformed values survive unchanged
+    and ``validate_candles`` can be re-run on what was read back.
+    """
+
+    def write(
+        self,
+        source: str,
+        symbol: str,
+        timeframe: Timeframe | str,
+        partition: str,
+        raw: pd.DataFrame,
+    ) -> int:
+        """Replace one partition's archive with ``raw``; return the rows written.
+
+        An empty ``raw`` is stored too: it records that the window was fetched and empty.
+        """
+        path = self.path(source, symbol, timeframe, partition)
+        if not isinstance(raw, pd.DataFrame):
+            raise CandleDataError(f"raw input for {path} must be a DataFrame")
+        if raw.columns.duplicated().any() or not all(isinstance(c, str) for c in raw.columns):
+            raise CandleDataError(
+                f"raw input for {path} needs unique string column names, got {list(raw.columns)}"
+            )
+        stored = pd.DataFrame(
+            {name: _archived(name, raw[name]) for name in raw.columns},
+            index=pd.RangeIndex(len(raw)),
+        )
+        self._write_atomic(pa.Table.from_pandas(stored, preserve_index=False), path)
+        return len(stored)
+
+    def read(
+        self,
+        source: str,
+        symbol: str,
+        timeframe: Timeframe | str,
+        partition: str | None = None,
+    ) -> pd.DataFrame:
+        """Read archived raw rows.
+
+        Args:
+            source: Source name.
+            symbol: Market symbol.
+            timeframe: Candle timeframe.
+            partition: One partition, returned exactly as stored; ``None`` reads all
+                partitions in key order with a ``partition`` column added.
+
+        Raises:
+            CandleDataError: The named partition was never archived.
+        """
+        if partition is not None:
+            path = self.path(source, symbol, timeframe, partition)
+            if not path.is_file():
+                raise CandleDataError(f"no raw archive for partition {partition!r} at {path}")
+            return pq.read_table(path).to_pandas()
+        frames = [
+            pq.read_table(path).to_pandas().assign(**{PARTITION: keys[PARTITION]})
+            for keys, path in self._files(source, symbol, timeframe, None)
+        ]
+        if not frames:
+            return pd.DataFrame({PARTITION: pd.Series([], dtype=object)})
+        return pd.concat(frames, ignore_index=True)
+
+
+def _archived(name: str, column: pd.Series) -> pd.Series:
+    """Return how a raw column is stored: datetimes and ``source_row`` as is, else text."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        return column.reset_index(drop=True)
+    if name == SOURCE_ROW and pd.api.types.is_integer_dtype(dtype):
+        return column.reset_index(drop=True)
+    return as_text(column).reset_index(drop=True)
