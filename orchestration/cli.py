@@ -20,7 +20,9 @@ from rich.table import Table
 from orchestration.settings import Settings, apply_offline_env
 
 app = typer.Typer(
-    name="smartmarket", no_args_is_help=True, add_completion=False,
+    name="smartmarket",
+    no_args_is_help=True,
+    add_completion=False,
     help="SmartMarketOOPS: ML trading on Smart Money Concepts.",
 )
 console = Console()
@@ -53,6 +55,10 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _when(ts: Any) -> str:
+    return "-" if ts is None else f"{ts:%Y-%m-%d %H:%M}"
+
+
 def _settings(**overrides: Any) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**values)
@@ -61,7 +67,9 @@ def _settings(**overrides: Any) -> Settings:
 @app.command()
 @user_errors
 def run(
-    days: int = typer.Option(None, help="Days of candles from SMARTMARKET_START_DATE (default 180)."),
+    days: int = typer.Option(
+        None, help="Days of candles from SMARTMARKET_START_DATE (default 180)."
+    ),
     home: Path = typer.Option(None, help="App home folder (default ./.smartmarket)."),
 ) -> None:
     """Run the main job: materialize the data assets through Dagster, then summarize."""
@@ -78,7 +86,7 @@ def run(
     for col in ("symbol", "timeframe", "rows", "first", "last"):
         table.add_column(col)
     for s in summary.candles:
-        table.add_row(s.symbol, s.timeframe, f"{s.rows:,}", str(s.first), str(s.last))
+        table.add_row(s.symbol, s.timeframe, f"{s.rows:,}", _when(s.first), _when(s.last))
     console.print(table)
     failed = [name for name, ok in summary.checks.items() if not ok]
     console.print(
@@ -119,11 +127,15 @@ def ingest(
     tf = Timeframe.parse(timeframe)
     options: dict[str, Any]
     if source == "file":
-        options = {"path": path, "tz": tz, "symbol": (symbol or [None])[0]}
+        options = {"path": path, "tz": tz, "symbol": symbol[0] if symbol else None}
     elif source == "ccxt":
         options = {"exchange": exchange}
     else:
-        options = {"seed": settings.seed, "symbols": tuple(settings.symbols), "base_timeframe": tf.label}
+        options = {
+            "seed": settings.seed,
+            "symbols": tuple(settings.symbols),
+            "base_timeframe": tf.label,
+        }
     src = make_source(source, **options)
     symbols = list(symbol or (src.symbols() if source == "file" else settings.symbols))
     resources = build_resources(settings)
@@ -137,11 +149,22 @@ def ingest(
         t1 = t1 or t0 + pd.Timedelta(days=settings.history_days)
     targets = [Timeframe.parse(x) for x in settings.timeframes if Timeframe.parse(x) >= tf]
     table = Table(title=f"Ingested from {source}")
-    for col in ("symbol", "received", "stored", "quarantined", "out of order", "missing bars", "span"):
+    for col in (
+        "symbol",
+        "received",
+        "stored",
+        "quarantined",
+        "out of order",
+        "missing bars",
+        "span",
+    ):
         table.add_column(col)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("ingesting", total=len(symbols) * (2 if resample else 1))
         for sym in symbols:
@@ -154,8 +177,15 @@ def ingest(
             )
             progress.update(task, description=f"{sym}: fetching")
             report = ingest_window(
-                src, store, archive, quarantine, symbol=sym, timeframe=tf,
-                start=sym_start, end=t1, partition=partition,
+                src,
+                store,
+                archive,
+                quarantine,
+                symbol=sym,
+                timeframe=tf,
+                start=sym_start,
+                end=t1,
+                partition=partition,
             )
             progress.advance(task)
             if resample and report.first_ts is not None and report.last_ts is not None:
@@ -166,9 +196,13 @@ def ingest(
                 build_timeframes(store, symbol=sym, base=tf, targets=targets, start=lo, end=hi)
                 progress.advance(task)
             table.add_row(
-                sym, f"{report.n_received:,}", f"{report.n_stored:,}", f"{report.n_quarantined:,}",
-                f"{report.n_out_of_order:,}", f"{report.missing_bars:,}",
-                f"{report.first_ts} .. {report.last_ts}",
+                sym,
+                f"{report.n_received:,}",
+                f"{report.n_stored:,}",
+                f"{report.n_quarantined:,}",
+                f"{report.n_out_of_order:,}",
+                f"{report.missing_bars:,}",
+                f"{_when(report.first_ts)} .. {_when(report.last_ts)}",
             )
             if report.n_quarantined:
                 reasons = report.quarantine["reason"].value_counts().head(5)

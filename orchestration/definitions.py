@@ -28,7 +28,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     raw = build_raw_candles_asset(partitions, base)
     candles = build_timeframe_assets(partitions, base, targets)
     candles_job = dg.define_asset_job(
-        CANDLES_JOB, selection=dg.AssetSelection.assets(raw, candles),
+        CANDLES_JOB,
+        selection=dg.AssetSelection.assets(raw, candles),
         description="Ingest, validate and resample candles.",
     )
     return dg.Definitions(

@@ -89,7 +89,9 @@ def run_main_job(settings: Settings, days: int | None = None) -> JobSummary:
             frame = store.read(symbol, Timeframe.parse(label), *window)
             summaries.append(
                 SymbolSummary(
-                    symbol, label, len(frame),
+                    symbol,
+                    label,
+                    len(frame),
                     frame.index[0] if len(frame) else None,
                     frame.index[-1] if len(frame) else None,
                 )

@@ -1,6 +1,5 @@
 """Schedules: hourly incremental ingestion of the current (and just-closed) day."""
 
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,10 @@ from orchestration.partitions import DATE, SYMBOL
 
 def hourly_dates(scheduled: pd.Timestamp) -> list[str]:
     """Days to refresh at ``scheduled``: today, plus yesterday during the first hour."""
-    dates = {(scheduled - pd.Timedelta(hours=1)).strftime("%Y-%m-%d"), scheduled.strftime("%Y-%m-%d")}
+    dates = {
+        (scheduled - pd.Timedelta(hours=1)).strftime("%Y-%m-%d"),
+        scheduled.strftime("%Y-%m-%d"),
+    }
     return sorted(dates)
 
 
@@ -21,8 +23,11 @@ def build_hourly_schedule(job: dg.JobDefinition | Any, symbols: list[str]) -> dg
     """Refresh today's partitions for every symbol, five minutes past each hour."""
 
     @dg.schedule(
-        job=job, cron_schedule="5 * * * *", execution_timezone="UTC",
-        name="hourly_candles", default_status=dg.DefaultScheduleStatus.STOPPED,
+        job=job,
+        cron_schedule="5 * * * *",
+        execution_timezone="UTC",
+        name="hourly_candles",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     def hourly_candles(context: ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
         scheduled = pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC")

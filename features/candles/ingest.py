@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from features.candles.gaps import empty_gaps
 from features.candles.quarantine import QuarantineStore, RawArchive
 from features.candles.resample import resample_candles
 from features.candles.schema import Timeframe
 from features.candles.sources.base import MarketDataSource
 from features.candles.store.base import CandleStore
-from features.candles.gaps import empty_gaps
 from features.candles.validate import ValidationResult, empty_quarantine, validate_candles
 
 
@@ -67,12 +67,21 @@ def ingest_window(
     if raw.empty:  # nothing in this window (yet): an empty day is not an error
         quarantine.write(source.name, symbol, timeframe.label, partition, empty_quarantine())
         return IngestReport(
-            source.name, symbol, timeframe.label, partition, 0, 0, 0, 0, None, None,
-            empty_gaps(), empty_quarantine(), raw,
+            source.name,
+            symbol,
+            timeframe.label,
+            partition,
+            0,
+            0,
+            0,
+            0,
+            None,
+            None,
+            empty_gaps(),
+            empty_quarantine(),
+            raw,
         )
-    result: ValidationResult = validate_candles(
-        raw, timeframe, source=source.name, symbol=symbol
-    )
+    result: ValidationResult = validate_candles(raw, timeframe, source=source.name, symbol=symbol)
     quarantine.write(source.name, symbol, timeframe.label, partition, result.quarantine)
     valid = result.valid
     stored = store.write(symbol, timeframe, valid) if len(valid) else 0

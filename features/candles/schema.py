@@ -39,7 +39,8 @@ class Timeframe:
         match = _TF_RE.match(str(value).strip())
         if not match or int(match.group(1)) == 0:
             raise CandleDataError(
-                f"unknown timeframe {value!r}: expected <n><unit> with unit m, h, d or w (e.g. 5m, 1h)"
+                f"unknown timeframe {value!r}: expected <n><unit> with unit m, h, d or w "
+                "(e.g. 5m, 1h)"
             )
         n, unit = int(match.group(1)), match.group(2)
         return cls(seconds=n * _UNIT_SECONDS[unit], label=f"{n}{unit}")

@@ -5,7 +5,6 @@ metadata; the candle suite (Great Expectations) runs as blocking asset checks, s
 stops the downstream graph with a result a person can read in the UI.
 """
 
-
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
@@ -74,10 +73,13 @@ def build_raw_candles_asset(
         group_name="market_data",
         kinds={"pandas", "parquet"},
         check_specs=[
-            dg.AssetCheckSpec(SUITE_CHECK, asset=RAW_CANDLES, blocking=True,
-                              description="GX candle suite on the rows as received"),
-            dg.AssetCheckSpec(GAPS_CHECK, asset=RAW_CANDLES,
-                              description="Missing bars (warning)"),
+            dg.AssetCheckSpec(
+                SUITE_CHECK,
+                asset=RAW_CANDLES,
+                blocking=True,
+                description="GX candle suite on the rows as received",
+            ),
+            dg.AssetCheckSpec(GAPS_CHECK, asset=RAW_CANDLES, description="Missing bars (warning)"),
         ],
         description=f"{base.label} candles as received from the market-data source; valid rows "
         "stored, bad rows quarantined with the reason, raw input archived as received.",
@@ -95,8 +97,15 @@ def build_raw_candles_asset(
             start, end = day_window(date)
             try:
                 report = ingest_window(
-                    source, store, archive, quarantine, symbol=symbol, timeframe=base,
-                    start=start, end=end, partition=date,
+                    source,
+                    store,
+                    archive,
+                    quarantine,
+                    symbol=symbol,
+                    timeframe=base,
+                    start=start,
+                    end=end,
+                    partition=date,
                 )
             except CandleDataError as exc:
                 raise dg.Failure(description=f"{symbol} {date}: {exc}") from exc
@@ -138,16 +147,23 @@ def build_timeframe_assets(
             )
     specs = [
         dg.AssetSpec(
-            candles_key(tf), deps=[RAW_CANDLES], partitions_def=partitions,
-            group_name="market_data", kinds={"pandas", "parquet"},
+            candles_key(tf),
+            deps=[RAW_CANDLES],
+            partitions_def=partitions,
+            group_name="market_data",
+            kinds={"pandas", "parquet"},
             description=f"{tf.label} candles resampled from {base.label}: UTC boundaries, "
             "closed periods only.",
         )
         for tf in targets
     ]
     checks = [
-        dg.AssetCheckSpec(SUITE_CHECK, asset=candles_key(tf), blocking=True,
-                          description="GX candle suite on the stored candles")
+        dg.AssetCheckSpec(
+            SUITE_CHECK,
+            asset=candles_key(tf),
+            blocking=True,
+            description="GX candle suite on the stored candles",
+        )
         for tf in targets
     ]
 

@@ -18,7 +18,10 @@ GAPS_CHECK = "gaps"
 
 
 def _suite_result(
-    name: str, key: dg.AssetKey, frames: Sequence[pd.DataFrame], timeframe: Timeframe,
+    name: str,
+    key: dg.AssetKey,
+    frames: Sequence[pd.DataFrame],
+    timeframe: Timeframe,
     extra: dict[str, object] | None = None,
 ) -> dg.AssetCheckResult:
     metadata: dict[str, object] = dict(extra or {})
@@ -31,8 +34,11 @@ def _suite_result(
         for field, value in report.to_metadata().items():
             metadata[field if len(frames) == 1 else f"{i}:{field}"] = value
     return dg.AssetCheckResult(
-        check_name=name, asset_key=key, passed=passed,
-        severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,  # type: ignore[arg-type]
+        check_name=name,
+        asset_key=key,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,  # type: ignore[arg-type]
     )
 
 
@@ -47,7 +53,10 @@ def raw_suite_result(
     frames = [pd.concat(parts).sort_index(kind="stable") for parts in by_symbol.values()]
     quarantined = sum(r.n_quarantined for r in reports)
     return _suite_result(
-        SUITE_CHECK, key, frames, timeframe,
+        SUITE_CHECK,
+        key,
+        frames,
+        timeframe,
         extra={"symbols": ", ".join(by_symbol), "quarantined_rows": quarantined},
     )
 
@@ -68,11 +77,15 @@ def gaps_check_result(key: dg.AssetKey, reports: Sequence[IngestReport]) -> dg.A
     table = pd.concat(gaps) if gaps else pd.DataFrame()
     missing = int(table["missing_bars"].sum()) if len(table) else 0
     return dg.AssetCheckResult(
-        check_name=GAPS_CHECK, asset_key=key, passed=missing == 0,
+        check_name=GAPS_CHECK,
+        asset_key=key,
+        passed=missing == 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "missing_bars": missing,
             "gap_count": len(table),
-            "gaps": dg.MetadataValue.md(table.head(50).to_markdown(index=False) if len(table) else "none"),
+            "gaps": dg.MetadataValue.md(
+                table.head(50).to_markdown(index=False) if len(table) else "none"
+            ),
         },
     )

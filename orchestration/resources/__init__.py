@@ -18,7 +18,7 @@ from features.candles.store.base import CandleStore
 from orchestration.settings import Settings
 
 
-class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class MarketDataResource(dg.ConfigurableResource):
     """Where candles come from: ``synthetic`` (default), ``file`` or ``ccxt``."""
 
     kind: str = "synthetic"
@@ -47,7 +47,7 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return make_source(self.kind, **options)
 
 
-class CandleStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class CandleStoreResource(dg.ConfigurableResource):
     """Candle storage: ``parquet`` under the app home (default) or ``postgres``."""
 
     kind: str = "parquet"
@@ -61,7 +61,7 @@ class CandleStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return make_store("parquet", root=Path(self.root))
 
 
-class AppHomeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class AppHomeResource(dg.ConfigurableResource):
     """The app home: raw archive and quarantine folders."""
 
     raw_root: str = ".smartmarket/raw"
@@ -92,9 +92,13 @@ def build_resources(settings: Settings) -> dict[str, Any]:
                 api_key=dg.EnvVar("SMARTMARKET_EXCHANGE_API_KEY")
                 if settings.exchange_api_key
                 else None,
-                secret=dg.EnvVar("SMARTMARKET_EXCHANGE_SECRET") if settings.exchange_secret else None,
+                secret=dg.EnvVar("SMARTMARKET_EXCHANGE_SECRET")
+                if settings.exchange_secret
+                else None,
             ),
-            "candle_store": CandleStoreResource(kind="postgres", dsn=dg.EnvVar("SMARTMARKET_PG_DSN")),
+            "candle_store": CandleStoreResource(
+                kind="postgres", dsn=dg.EnvVar("SMARTMARKET_PG_DSN")
+            ),
             "app_home": home,
         }
     return {

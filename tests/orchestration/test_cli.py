@@ -22,8 +22,19 @@ def _write(tmp_path: Path, body: str, name: str = "c.csv") -> Path:
 
 def _ingest_file(path: Path) -> object:
     return runner.invoke(
-        app, ["ingest", "--source", "file", "--path", str(path), "--symbol", "BTC/USDT",
-              "--timeframe", "5m", "--no-resample"],
+        app,
+        [
+            "ingest",
+            "--source",
+            "file",
+            "--path",
+            str(path),
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "5m",
+            "--no-resample",
+        ],
     )
 
 
@@ -61,8 +72,9 @@ def test_bad_files_give_one_clear_line_and_exit_2(
 
 
 def test_unknown_exchange_is_named(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["ingest", "--source", "ccxt", "--exchange", "binanse",
-                                 "--symbol", "BTC/USDT"])
+    result = runner.invoke(
+        app, ["ingest", "--source", "ccxt", "--exchange", "binanse", "--symbol", "BTC/USDT"]
+    )
 
     assert result.exit_code == 2
     assert "binanse" in result.output
@@ -70,8 +82,9 @@ def test_unknown_exchange_is_named(tmp_path: Path) -> None:
 
 
 def test_unknown_synthetic_symbol_is_named() -> None:
-    result = runner.invoke(app, ["ingest", "--symbol", "DOGE/XYZ", "--start", "2024-03-01",
-                                 "--end", "2024-03-02"])
+    result = runner.invoke(
+        app, ["ingest", "--symbol", "DOGE/XYZ", "--start", "2024-03-01", "--end", "2024-03-02"]
+    )
 
     assert result.exit_code == 2
     assert "DOGE/XYZ" in result.output

@@ -30,17 +30,39 @@ def test_definitions_load(settings: Settings) -> None:
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def(CANDLES_JOB) is not None
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_candles", "candles_5m", "candles_15m", "candles_1h", "candles_4h", "candles_1d"}
+    assert keys == {
+        "raw_candles",
+        "candles_5m",
+        "candles_15m",
+        "candles_1h",
+        "candles_4h",
+        "candles_1d",
+    }
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:
-    env = {"PATH": str(Path(sys.executable).parent), "SMARTMARKET_HOME": str(tmp_path),
-           "DAGSTER_HOME": str(tmp_path), "DAGSTER_DISABLE_TELEMETRY": "1", "HOME": str(tmp_path)}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "SMARTMARKET_HOME": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "HOME": str(tmp_path),
+    }
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -56,7 +78,8 @@ def test_one_partition_materializes_every_timeframe_and_passes_checks(
 
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert evaluations and all(e.passed for e in evaluations)
+    assert evaluations
+    assert all(e.passed for e in evaluations)
     store = build_resources(settings)["candle_store"].store()
     day = (pd.Timestamp("2024-03-01", tz="UTC"), pd.Timestamp("2024-03-02", tz="UTC"))
     expected = {"5m": 288, "15m": 96, "1h": 24, "4h": 6, "1d": 1}
@@ -65,7 +88,9 @@ def test_one_partition_materializes_every_timeframe_and_passes_checks(
     assert store.read("ETH/USDT", Timeframe.parse("5m")).empty
 
 
-def test_a_range_of_partitions_runs_as_one_run(settings: Settings, instance: dg.DagsterInstance) -> None:
+def test_a_range_of_partitions_runs_as_one_run(
+    settings: Settings, instance: dg.DagsterInstance
+) -> None:
     job = build_definitions(settings).resolve_job_def(CANDLES_JOB)
 
     result = job.execute_in_process(
@@ -109,8 +134,13 @@ def test_bad_rows_are_quarantined_and_block_downstream(
         "2024-03-01T00:15:00Z,101,103,100,102,12\n"
     )
     settings = Settings(
-        _env_file=None, home=tmp_path / "home", source="file", file_path=path,
-        symbols=["BTC/USDT"], start_date=dt.date(2024, 3, 1), history_days=1,
+        _env_file=None,
+        home=tmp_path / "home",
+        source="file",
+        file_path=path,
+        symbols=["BTC/USDT"],
+        start_date=dt.date(2024, 3, 1),
+        history_days=1,
     )
     job = build_definitions(settings).resolve_job_def(CANDLES_JOB)
 

@@ -16,9 +16,10 @@ identical rows are left alone (re-running an ingestion window writes nothing). A
 bypasses the store and inserts a conflicting row concurrently makes the write fail (unique
 violation, rolled back), never duplicates.
 
-The binary COPY payload is built with one numpy structured array (symbol and timeframe are
-constant within a write, so every record has the same size) instead of ``write_row`` per row;
-reads use ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` parsed the same way.
+The binary COPY stream is built with numpy instead of ``write_row`` per row: symbol and
+timeframe are constant within a write, so every tuple has the same size and each chunk of the
+stream is a broadcast template with the value columns written through strided views. Reads use
+``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` parsed with a numpy structured dtype.
 
 Connections: a plain connection per call (about 6 ms on localhost) unless a
 ``psycopg_pool.ConnectionPool`` is passed in; nothing connects at import or construction.
@@ -60,40 +61,61 @@ def _record_dtype(texts: tuple[bytes, ...]) -> np.dtype:
     return np.dtype(fields)
 
 
-def copy_payload(
-    ts_us: np.ndarray, values: np.ndarray, texts: tuple[bytes, ...] = ()
-) -> memoryview:
-    """Build a whole binary COPY stream (signature, tuples, trailer) with numpy.
-
-    Every tuple has the same size, so the stream is a template record broadcast over an
-    ``(n, size)`` byte matrix, then each value column is written through a strided view.
-
-    Args:
-        ts_us: Open times in microseconds since the Unix epoch (int64).
-        values: The (n, 5) float64 OHLCV block.
-        texts: Constant leading text columns (e.g. symbol and timeframe, UTF-8 encoded).
-    """
-    n = int(ts_us.shape[0])
-    dtype = _record_dtype(texts)
-    template = np.zeros(1, dtype=dtype)
+def _template(texts: tuple[bytes, ...]) -> np.ndarray:
+    """Return one binary COPY tuple with its constant parts filled in (values zero)."""
+    template = np.zeros(1, dtype=_record_dtype(texts))
     template["nfields"] = len(texts) + len(_VALUE_FIELDS)
     for i, text in enumerate(texts):
         template[f"len_t{i}"] = len(text)
         template[f"t{i}"] = text
     for name, _ in _VALUE_FIELDS:
         template[f"len_{name}"] = 8
-    head, size = len(_SIGNATURE), dtype.itemsize
-    stream = np.empty(head + n * size + len(_TRAILER), dtype=np.uint8)
-    stream[:head] = np.frombuffer(_SIGNATURE, dtype=np.uint8)
-    stream[head + n * size :] = np.frombuffer(_TRAILER, dtype=np.uint8)
-    stream[head : head + n * size].reshape(n, size)[:] = template.view(np.uint8)
+    return template
+
+
+def _tuples(ts_us: np.ndarray, values: np.ndarray, template: np.ndarray) -> memoryview:
+    """Return the binary COPY tuples of a block: the template broadcast, values written in."""
+    n, size = int(ts_us.shape[0]), template.dtype.itemsize
+    offsets = {name: spec[1] for name, spec in (template.dtype.fields or {}).items()}
+    out = np.empty((n, size), dtype=np.uint8)
+    out[:] = template.view(np.uint8)
     columns = [(ts_us - _PG_EPOCH_US).astype(">i8")]
     columns += [values[:, j].astype(">f8") for j in range(len(OHLCV))]
     for (name, _), column in zip(_VALUE_FIELDS, columns, strict=True):
-        offset = head + dtype.fields[name][1]  # type: ignore[index]
-        field = np.ndarray((n,), dtype=np.uint64, buffer=stream, offset=offset, strides=(size,))
-        field[:] = column.view(np.uint64)
-    return stream.data
+        view = np.ndarray((n,), dtype=np.uint64, buffer=out, offset=offsets[name], strides=(size,))
+        view[:] = column.view(np.uint64)
+    return out.data
+
+
+def copy_chunks(
+    ts_us: np.ndarray,
+    values: np.ndarray,
+    texts: tuple[bytes, ...] = (),
+    chunk_rows: int = 65_536,
+) -> Iterator[bytes | memoryview]:
+    """Yield a whole binary COPY stream (signature, tuples, trailer) built with numpy.
+
+    Every tuple has the same size (the texts are constant), so each chunk of rows is a
+    template tuple broadcast over an ``(n, size)`` byte matrix with the value columns written
+    through strided views. Chunking lets the server work while the next chunk is built and
+    keeps the client's memory small.
+
+    Args:
+        ts_us: Open times in microseconds since the Unix epoch (int64).
+        values: The (n, 5) float64 OHLCV block.
+        texts: Constant leading text columns (e.g. symbol and timeframe, UTF-8 encoded).
+        chunk_rows: Rows per yielded chunk.
+    """
+    template = _template(texts)
+    yield _SIGNATURE
+    for lo in range(0, int(ts_us.shape[0]), chunk_rows):
+        yield _tuples(ts_us[lo : lo + chunk_rows], values[lo : lo + chunk_rows], template)
+    yield _TRAILER
+
+
+def copy_payload(ts_us: np.ndarray, values: np.ndarray, texts: tuple[bytes, ...] = ()) -> bytes:
+    """Return the whole binary COPY stream of ``copy_chunks`` as one bytes object."""
+    return b"".join(copy_chunks(ts_us, values, texts))
 
 
 def parse_payload(payload: bytes | bytearray, where: str) -> CandleArrays:
@@ -240,8 +262,10 @@ class PostgresCandleStore:
                     fresh[inside], changed[inside] = _diff(
                         ts_us[inside], block.values[inside], stored
                     )
-            if fresh.any():
-                texts = (symbol.encode(), timeframe.label.encode())
+            texts = (symbol.encode(), timeframe.label.encode())
+            if fresh.all():
+                self._copy_into_table(conn, ts_us, block.values, texts)
+            elif fresh.any():
                 self._copy_into_table(conn, ts_us[fresh], block.values[fresh], texts)
             if changed.any():
                 self._upsert(conn, ts_us[changed], block.values[changed], symbol, timeframe.label)
@@ -284,7 +308,8 @@ class PostgresCandleStore:
         columns = sql.SQL(", ").join(map(sql.Identifier, ("symbol", "timeframe", "ts", *OHLCV)))
         query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self._ident, columns)
         with conn.cursor() as cur, cur.copy(query) as copy:
-            copy.write(copy_payload(ts_us, values, texts))
+            for chunk in copy_chunks(ts_us, values, texts):
+                copy.write(chunk)
 
     def _upsert(
         self,
@@ -300,7 +325,8 @@ class PostgresCandleStore:
             " volume float8 NOT NULL) ON COMMIT DROP"
         )
         with conn.cursor() as cur, cur.copy("COPY candle_stage FROM STDIN (FORMAT BINARY)") as cp:
-            cp.write(copy_payload(ts_us, values))
+            for chunk in copy_chunks(ts_us, values):
+                cp.write(chunk)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {table} AS c (symbol, timeframe, ts, open, high, low, close, volume)"

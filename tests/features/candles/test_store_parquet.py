@@ -284,7 +284,12 @@ class CandleStoreContract:
     @settings(
         max_examples=25,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        # one store per test function (fresh series per example); the same law runs once per
+        # store class, hence several executors
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )
     @given(
         writes=st.lists(
