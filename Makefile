@@ -17,7 +17,7 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run test lint format bench up clean
+.PHONY: help setup run test lint format bench smc-pictures up clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ format: setup ## Apply ruff's formatting and safe fixes
 
 bench: setup ## Benchmarks: speed and peak memory, side by side with peers
 	$(BIN)/python -m bench
+
+smc-pictures: setup ## Render each SMC concept on real data to docs/img/smc/ (DATA=../shared/data)
+	$(BIN)/python docs/smc_pictures.py $${DATA:-../shared/data}
 
 up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070)
 	DAGSTER_HOME=$$($(BIN)/smartmarket dagster-home) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3070

@@ -1,0 +1,362 @@
+"""The fused SMC kernel: every concept's numba ``step`` in one loop, for batch and stream alike.
+
+One bar is one call of :func:`_bar`: it advances the ATR, then each concept in dependency order
+(swings before structure, structure before order blocks, ...), each writing its columns into its
+slice of a scratch row and reading what it needs of the earlier slices. The batch path
+(:func:`run`) calls ``_bar`` for every bar and copies each row into a ``(bars, columns)`` array,
+which becomes the output frame without a copy. The stream (:mod:`features.smc.stream`) calls the
+same ``_bar`` on a sliding window of the last bars. Because both paths run the same steps on the
+same state, batch equals stream and prefix invariance hold by construction (and are tested).
+
+All state lives in one float64 array, split into per-concept views; a snapshot is a copy of it
+plus the sliding window.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from features.smc import (
+    context,
+    crt,
+    displacement,
+    fvg,
+    liquidity,
+    order_blocks,
+    patterns,
+    premium_discount,
+    sessions,
+    structure,
+    swings,
+)
+from features.smc import tables as tb
+from features.smc.atr import atr_init, atr_step
+from features.smc.config import SMCConfig
+from features.smc.validate import candle_arrays
+
+ENGINE_COLUMNS: tuple[str, ...] = ("smc_warm",)
+
+# The concepts in kernel order: (name in SMCConfig, module). Index 0 of every split is the
+# engine's own slice (ATR state / engine columns).
+CONCEPTS: tuple[tuple[str, Any], ...] = (
+    ("swings", swings),
+    ("structure", structure),
+    ("displacement", displacement),
+    ("fvg", fvg),
+    ("order_blocks", order_blocks),
+    ("liquidity", liquidity),
+    ("premium_discount", premium_discount),
+    ("sessions", sessions),
+    ("crt", crt),
+    ("patterns", patterns),
+    ("context", context),
+)
+_SLICES = len(CONCEPTS) + 1
+
+
+@njit(cache=True)
+def _split(a: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the views ``a[off[k]:off[k+1]]`` for every slice."""
+    return (
+        a[off[0] : off[1]],
+        a[off[1] : off[2]],
+        a[off[2] : off[3]],
+        a[off[3] : off[4]],
+        a[off[4] : off[5]],
+        a[off[5] : off[6]],
+        a[off[6] : off[7]],
+        a[off[7] : off[8]],
+        a[off[8] : off[9]],
+        a[off[9] : off[10]],
+        a[off[10] : off[11]],
+        a[off[11] : off[12]],
+    )
+
+
+@njit(cache=True, _nrt=False)
+def _bar(
+    i: int,
+    n: int,
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    atr: np.ndarray,
+    s: tuple[np.ndarray, ...],
+    p: tuple[Any, ...],
+    r: tuple[np.ndarray, ...],
+    log: np.ndarray,
+    logn: np.ndarray,
+) -> None:
+    """Advance every concept by bar ``i`` (absolute bar number ``n``) into the row views ``r``."""
+    atr_period, warmup = p[0]
+    atr[i] = atr_step(h[i], lo[i], c[i], atr_period, s[0])
+    swings.step(i, n, ts, o, h, lo, c, v, atr, s[1], p[1], r[1])
+    structure.step(i, n, ts, o, h, lo, c, v, atr, s[2], p[2], r[2], r[1])
+    displacement.step(i, n, ts, o, h, lo, c, v, atr, s[3], p[3], r[3])
+    fvg.step(i, n, ts, o, h, lo, c, v, atr, s[4], p[4], r[4], log, logn)
+    order_blocks.step(
+        i, n, ts, o, h, lo, c, v, atr, s[5], p[5], r[5], r[1], r[2], r[3], r[4], log, logn
+    )
+    liquidity.step(i, n, ts, o, h, lo, c, v, atr, s[6], p[6], r[6], log, logn)
+    premium_discount.step(i, n, ts, o, h, lo, c, v, atr, s[7], p[7], r[7], r[1])
+    sessions.step(i, n, ts, o, h, lo, c, v, atr, s[8], p[8], r[8])
+    crt.step(i, n, ts, o, h, lo, c, v, atr, s[9], p[9], r[9])
+    patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
+    context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
+    r[0][0] = 1.0 if n + 1 >= warmup else 0.0
+
+
+@njit(cache=True)
+def run(
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    atr: np.ndarray,
+    i0: int,
+    n0: int,
+    j0: int,
+    state: np.ndarray,
+    s_off: np.ndarray,
+    c_off: np.ndarray,
+    p: tuple[Any, ...],
+    out: np.ndarray,
+    log: np.ndarray,
+    logn: np.ndarray,
+    headroom: int,
+) -> int:
+    """Run bars ``i0..`` (absolute numbers from ``n0``) writing rows ``out[j0 + i - i0]``.
+
+    Returns the index of the first bar not run: ``len(ts)``, or earlier when the event log is
+    within ``headroom`` rows of full (the caller grows it and resumes from there).
+    """
+    s = _split(state, s_off)
+    row = np.empty(c_off[-1])
+    r = _split(row, c_off)
+    nb = ts.shape[0]
+    ncol = row.shape[0]
+    for i in range(i0, nb):
+        if log.shape[0] > 0 and logn[0] + headroom > log.shape[0]:
+            return i
+        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
+        dst = out[j0 + (i - i0)]
+        for k in range(ncol):
+            dst[k] = row[k]
+    return nb
+
+
+@njit(cache=True)
+def push(
+    t: int,
+    bo: float,
+    bh: float,
+    bl: float,
+    bc: float,
+    bv: float,
+    tsb: np.ndarray,
+    buf: np.ndarray,
+    meta: np.ndarray,
+    state: np.ndarray,
+    s_off: np.ndarray,
+    c_off: np.ndarray,
+    p: tuple[Any, ...],
+    row: np.ndarray,
+) -> None:
+    """Append one closed bar (open time ``t``, OHLCV) to the sliding window; compute its row.
+
+    ``tsb``/``buf`` (rows: open, high, low, close, volume, atr) hold the window; ``meta`` is
+    ``[index of the last bar in the window (-1: none), bars seen, window]``. When the window
+    array is full the last ``window - 1`` bars move to its front: O(1) amortized.
+    """
+    cap = tsb.shape[0]
+    window = meta[2]
+    pos = meta[0] + 1
+    if pos >= cap:
+        keep = window - 1
+        src = cap - keep
+        for k in range(keep):
+            tsb[k] = tsb[src + k]
+            for f in range(6):
+                buf[f, k] = buf[f, src + k]
+        pos = keep
+    tsb[pos] = t
+    buf[0, pos] = bo
+    buf[1, pos] = bh
+    buf[2, pos] = bl
+    buf[3, pos] = bc
+    buf[4, pos] = bv
+    s = _split(state, s_off)
+    r = _split(row, c_off)
+    log = np.empty((0, tb.LOG_FIELDS))
+    logn = np.zeros(2, dtype=np.int64)
+    _bar(pos, meta[1], tsb, buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], s, p, r, log, logn)
+    meta[0] = pos
+    meta[1] += 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each concept lives in the state and the row, and the kernel parameters."""
+
+    columns: tuple[str, ...]
+    s_off: np.ndarray
+    c_off: np.ndarray
+    params: tuple[Any, ...]
+    state0: np.ndarray
+    window: int
+    warmup: int
+    log_headroom: int
+
+    def fresh_state(self) -> np.ndarray:
+        """Return a copy of the initial state."""
+        return self.state0.copy()
+
+
+def _lookback(name: str, module: Any, cfg: SMCConfig) -> int:
+    part = getattr(cfg, name)
+    if module is order_blocks:
+        return int(order_blocks.lookback(part, cfg.swings))
+    return int(module.lookback(part))
+
+
+@functools.lru_cache(maxsize=32)
+def layout(cfg: SMCConfig) -> Layout:
+    """Return the kernel layout for ``cfg`` (cached: configs are frozen)."""
+    states = [atr_init()]
+    params: list[Any] = []
+    columns: list[str] = list(ENGINE_COLUMNS)
+    widths = [len(ENGINE_COLUMNS)]
+    window = 1
+    for name, module in CONCEPTS:
+        part = getattr(cfg, name)
+        states.append(np.asarray(module.init_state(part), dtype=np.float64))
+        params.append(module.make_params(part))
+        columns.extend(module.COLUMNS)
+        widths.append(len(module.COLUMNS))
+        window = max(window, _lookback(name, module, cfg))
+    if len(set(columns)) != len(columns):
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        raise RuntimeError(f"SMC column names collide: {dup}")
+    warmup = max(cfg.atr_period, window)
+    s_off = np.cumsum([0] + [s.shape[0] for s in states]).astype(np.int64)
+    c_off = np.cumsum([0, *widths]).astype(np.int64)
+    caps = 4 * cfg.fvg.max_active + 4 * cfg.order_blocks.max_active + 2 * cfg.liquidity.max_active
+    return Layout(
+        columns=tuple(columns),
+        s_off=s_off,
+        c_off=c_off,
+        params=((cfg.atr_period, warmup), *params),
+        state0=np.concatenate(states),
+        window=window,
+        warmup=warmup,
+        log_headroom=tb.EVENTS_PER_ROW * caps + 64,
+    )
+
+
+def columns(cfg: SMCConfig | None = None) -> tuple[str, ...]:
+    """Return the output columns of ``compute_smc``, in order."""
+    return layout(cfg or SMCConfig()).columns
+
+
+def execute(
+    lay: Layout,
+    arrays: tuple[np.ndarray, ...],
+    *,
+    with_log: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the kernel over validated ``ts, o, h, l, c, v``; return ``(out, log)``.
+
+    ``out`` is ``(bars, columns)``; ``log`` holds the zone events when ``with_log``.
+    """
+    ts, o, h, lo, c, v = arrays
+    nb = ts.shape[0]
+    atr = np.empty(nb)
+    out = np.empty((nb, len(lay.columns)))
+    state = lay.fresh_state()
+    if not with_log:
+        log, logn = tb.no_log()
+        run(
+            ts,
+            o,
+            h,
+            lo,
+            c,
+            v,
+            atr,
+            0,
+            0,
+            0,
+            state,
+            lay.s_off,
+            lay.c_off,
+            lay.params,
+            out,
+            log,
+            logn,
+            0,
+        )
+        return out, log
+    log, logn = tb.new_log(max(4 * lay.log_headroom, nb))
+    i = 0
+    while i < nb:
+        i = run(
+            ts,
+            o,
+            h,
+            lo,
+            c,
+            v,
+            atr,
+            i,
+            i,
+            i,
+            state,
+            lay.s_off,
+            lay.c_off,
+            lay.params,
+            out,
+            log,
+            logn,
+            lay.log_headroom,
+        )
+        if i < nb:
+            bigger = np.full((2 * log.shape[0], tb.LOG_FIELDS), np.nan)
+            bigger[: log.shape[0]] = log
+            log = bigger
+    return out, log[: logn[0]]
+
+
+def compute_smc(candles: pd.DataFrame, config: SMCConfig | None = None) -> pd.DataFrame:
+    """Return every SMC feature for every bar, each known at that bar's close.
+
+    ``candles``: the canonical frame (UTC open-time ``DatetimeIndex``, float columns open, high,
+    low, close, volume), strictly increasing, at least ``config.timeframe`` apart, no NaN. The
+    result has the same index and the columns of :func:`columns` (see ``docs/smc.md``); values
+    that need more history than exists (ATR warm-up, no swing yet) are NaN, and ``smc_warm``
+    flags the rows past the engine's warm-up. Raises ``CandleDataError`` (a ``ValueError``)
+    naming the problem for bad input.
+    """
+    cfg = _config(config)
+    lay = layout(cfg)
+    arrays = candle_arrays(candles, cfg.bar.ns)
+    out, _ = execute(lay, arrays)
+    return pd.DataFrame(out, index=candles.index, columns=list(lay.columns), copy=False)
+
+
+def _config(config: SMCConfig | None) -> SMCConfig:
+    if config is None:
+        return SMCConfig()
+    if not isinstance(config, SMCConfig):
+        raise TypeError(f"config must be an SMCConfig, got {type(config).__name__}")
+    return config
