@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestration.settings import Settings, apply_offline_env
+from serving.cli import register as register_backtest_commands
 
 app = typer.Typer(
     name="smartmarket",
@@ -100,6 +101,24 @@ def run(
     )
     if not summary.success:
         raise typer.Exit(1)
+    from serving.backtest.main import run_synthetic_report
+
+    with console.status("Backtesting smc_confluence on the synthetic market ..."):
+        headline = run_synthetic_report(
+            settings.home_dir / "backtest",
+            symbol=settings.symbols[0],
+            timeframe=settings.base_timeframe,
+            start=settings.start_date,
+            days=days or settings.history_days,
+            seed=settings.seed,
+        )
+    shown = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in headline.items()
+        if k != "report"
+    )
+    console.print(f"backtest {settings.symbols[0]} (default parameters, net of costs): {shown}")
+    console.print(f"report: {headline.get('report')}")
 
 
 @app.command()
@@ -264,6 +283,9 @@ def dagster_home() -> None:
     from orchestration.main_job import prepare_dagster_home
 
     print(prepare_dagster_home(_settings()))
+
+
+register_backtest_commands(app)
 
 
 def main() -> None:

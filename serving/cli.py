@@ -1,0 +1,99 @@
+"""CLI commands of the backtest engine, added to the ``smartmarket`` typer app by ``register``.
+
+``smartmarket backtest`` runs a backtest of a candle file and writes its report;
+``smartmarket audit-lookahead`` re-runs the strategy on truncated data to prove it never used
+the future. User errors (bad files, bad config) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(func: F) -> F:
+    """Turn user errors (``ValueError``: bad candles, bad config) into one line and exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
+def _progress(message: str) -> None:
+    typer.secho(f"  {message} ...", err=True, fg=typer.colors.BRIGHT_BLACK)
+
+
+def backtest(
+    candles: Path = typer.Option(..., help="Candle file (CSV/Parquet, e.g. a Binance export)."),
+    symbol: str = typer.Option(..., help="Symbol the file holds, e.g. BTC/USDT."),
+    timeframe: str = typer.Option(..., help="Timeframe of the candles, e.g. 5m."),
+    out: Path = typer.Option(
+        ..., help="Folder for metrics.json, trades.csv, equity.csv, report.html."
+    ),
+    config: Path = typer.Option(None, help="Config file (YAML or JSON); defaults otherwise."),
+    intrabar_candles: Path = typer.Option(
+        None, help="Lower-timeframe candles replaying each bar (with execution.intrabar: replay)."
+    ),
+    intrabar_timeframe: str = typer.Option("1m", help="Timeframe of --intrabar-candles."),
+) -> None:
+    """Backtest the smc_confluence strategy on a candle file, with baselines and a report."""
+    from serving.backtest.main import run_backtest
+
+    run = run_backtest(
+        candles,
+        symbol,
+        timeframe,
+        out,
+        config,
+        progress=_progress,
+        intrabar_candles=intrabar_candles,
+        intrabar_timeframe=intrabar_timeframe,
+    )
+    for key, value in run.headline().items():
+        typer.echo(f"{key:>24}: {_show(value)}")
+    typer.echo(f"report: {run.paths['report']}")
+
+
+def audit_lookahead(
+    candles: Path = typer.Option(..., help="Candle file (CSV/Parquet)."),
+    symbol: str = typer.Option(..., help="Symbol the file holds."),
+    timeframe: str = typer.Option(..., help="Timeframe of the candles."),
+    config: Path = typer.Option(None, help="Config file (YAML or JSON)."),
+    out: Path = typer.Option(None, help="Folder for lookahead.json (optional)."),
+    max_trades: int = typer.Option(20, help="Trades whose entry and exit are re-checked."),
+    prefixes: int = typer.Option(4, help="Prefix replays of the whole pipeline."),
+) -> None:
+    """Prove the backtest does not look ahead: truncated re-runs must agree with the full run."""
+    from serving.backtest.audit import audit_file
+
+    report = audit_file(
+        candles, symbol, timeframe, config, out, max_trades, prefixes, progress=_progress
+    )
+    typer.echo(report.summary())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``backtest`` and ``audit-lookahead`` to the ``smartmarket`` app."""
+    app.command("backtest")(_user_errors(backtest))
+    app.command("audit-lookahead")(_user_errors(audit_lookahead))

@@ -1,0 +1,74 @@
+"""Readable frames of the engine's log rows: times as UTC timestamps, codes as names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from serving.engine import layout as L
+from serving.engine.protections import describe_event
+
+
+def _times(values: pd.Series) -> pd.Series:
+    out = pd.to_datetime(values.astype("Int64"), unit="ns", utc=True)
+    return out
+
+
+def _names(codes: pd.Series, names: tuple[str, ...]) -> pd.Series:
+    return codes.map(lambda c: names[int(c)] if np.isfinite(c) and 0 <= c < len(names) else "")
+
+
+def orders_frame(rows: np.ndarray) -> pd.DataFrame:
+    """Return the order requests as a frame (``ts`` = close time of the deciding bar)."""
+    frame = pd.DataFrame(rows.reshape(-1, L.NR), columns=list(L.REQUEST_FIELDS))
+    frame["ts"] = _times(frame["ts"])
+    frame["action"] = _names(frame["action"], L.ACTIONS)
+    frame["order_type"] = _names(frame["order_type"], L.ORDER_TYPES)
+    for col in ("request_id", "trade_id", "slot", "direction"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def fills_frame(rows: np.ndarray) -> pd.DataFrame:
+    """Return the fills as a frame (``ts`` = open time of the bar the fill happened in)."""
+    frame = pd.DataFrame(rows.reshape(-1, L.NF), columns=list(L.FILL_FIELDS))
+    frame["ts"] = _times(frame["ts"])
+    frame["kind"] = _names(frame["kind"], L.FILL_KINDS)
+    for col in ("trade_id", "slot", "side"):
+        frame[col] = frame[col].astype("int64")
+    frame["maker"] = frame["maker"] > 0.5
+    frame["closed"] = frame["closed"] > 0.5
+    frame["notional"] = frame["price"] * frame["qty"]
+    return frame
+
+
+def trades_frame(rows: np.ndarray) -> pd.DataFrame:
+    """Return the closed trades as a frame (entry/exit times are the fill bars' open times)."""
+    frame = pd.DataFrame(rows.reshape(-1, L.NTR), columns=list(L.TRADE_FIELDS))
+    for col in ("signal_ts", "entry_ts", "exit_ts"):
+        frame[col] = _times(frame[col])
+    frame["exit_kind"] = _names(frame["exit_kind"], L.FILL_KINDS)
+    frame["direction"] = frame["direction"].astype("int64").map({1: "long", -1: "short"})
+    for col in ("trade_id", "take_profits_hit", "factors"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def events_frame(rows: np.ndarray) -> pd.DataFrame:
+    """Return the protection events with a sentence saying why each fired."""
+    rows = rows.reshape(-1, L.NE)
+    frame = pd.DataFrame(rows, columns=list(L.EVENT_FIELDS))
+    frame["reason"] = [describe_event(r) for r in rows]
+    frame["ts"] = _times(frame["ts"])
+    frame["until"] = _times(frame["until"])
+    frame["protection"] = _names(frame["code"], L.REASONS)
+    return frame.drop(columns="code")
+
+
+def blocked_counts(acct: np.ndarray) -> dict[str, int]:
+    """Return how many entry intents each reason refused."""
+    return {
+        L.REASONS[k]: int(acct[L.A_BLOCKED + k])
+        for k in range(1, len(L.REASONS))
+        if acct[L.A_BLOCKED + k] > 0
+    }
