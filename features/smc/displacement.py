@@ -18,6 +18,7 @@ import pandas as pd
 from numba import njit
 
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "disp_dir",
@@ -45,7 +46,7 @@ class DisplacementConfig:
     """Thresholds of an impulsive candle and leg, in ATRs."""
 
     measure: str = "body"
-    min_atr: float = 1.2
+    min_atr: float = 1.5
     min_body_ratio: float = 0.6
     leg_atr: float = 2.0
     require_fvg: bool = False
@@ -90,7 +91,7 @@ def make_params(cfg: DisplacementConfig) -> tuple[int, float, float, float, int]
     )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _gap_dir(i: int, n: int, h: np.ndarray, lo: np.ndarray) -> float:
     """Return +1/-1 when bars i-2..i form a bullish/bearish three-candle gap, else 0."""
     if n < 2:
@@ -102,7 +103,7 @@ def _gap_dir(i: int, n: int, h: np.ndarray, lo: np.ndarray) -> float:
     return 0.0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,

@@ -38,6 +38,7 @@ from features.smc import (
 from features.smc import tables as tb
 from features.smc.atr import atr_init, atr_step
 from features.smc.config import SMCConfig
+from features.smc.tables import NO_REFCOUNT
 from features.smc.validate import candle_arrays
 
 ENGINE_COLUMNS: tuple[str, ...] = ("smc_warm",)
@@ -79,7 +80,7 @@ def _split(a: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _bar(
     i: int,
     n: int,

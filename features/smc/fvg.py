@@ -19,6 +19,7 @@ from numba import njit
 
 from features.smc import tables as tb
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "fvg_bull_new",
@@ -84,7 +85,7 @@ SIZE_UNITS = ("atr", "bps")
 class FVGConfig:
     """Minimum gap size and how many live gaps to track per table."""
 
-    min_size: float = 0.1
+    min_size: float = 0.25
     size_unit: str = "atr"
     require_middle_direction: bool = True
     max_active: int = 16
@@ -133,7 +134,7 @@ def make_params(cfg: FVGConfig) -> tuple[float, int, int, int]:
     )
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _add_inverse(
     state: np.ndarray,
     t0: int,
@@ -150,21 +151,39 @@ def _add_inverse(
     k, evicted = tb.claim(state, t0, _INF, cap, _ICONF)
     r = tb.row(t0, _INF, k)
     if evicted:
-        tb.log_event(log, logn, state[r + _IID], tb.EV_EXPIRE, n, tb.KIND_IFVG, side,
-                     state[r + _ITOP], state[r + _IBOTTOM], state[r + _IFORMED], np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[r + _IID],
+            tb.EV_EXPIRE,
+            n,
+            tb.KIND_IFVG,
+            side,
+            state[r + _ITOP],
+            state[r + _IBOTTOM],
+            state[r + _IFORMED],
+            np.nan,
+            np.nan,
+        )
     zid = tb.new_id(log, logn)
     state[r + _ITOP] = top
     state[r + _IBOTTOM] = bottom
     state[r + _IFORMED] = formed
     state[r + _ICONF] = n
     state[r + _IID] = zid
-    tb.log_event(log, logn, zid, tb.EV_CREATE, n, tb.KIND_IFVG, side, top, bottom, formed,
-                 np.nan, np.nan)
+    tb.log_event(
+        log, logn, zid, tb.EV_CREATE, n, tb.KIND_IFVG, side, top, bottom, formed, np.nan, np.nan
+    )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _update_inverse(
-    state: np.ndarray, t0: int, side: float, ci: float, n: int, log: np.ndarray,
+    state: np.ndarray,
+    t0: int,
+    side: float,
+    ci: float,
+    n: int,
+    log: np.ndarray,
     logn: np.ndarray,
 ) -> None:
     """Retire inverse gaps closed through: support below its bottom, resistance above its top."""
@@ -173,9 +192,20 @@ def _update_inverse(
     while k >= 0:
         r = tb.row(t0, _INF, k)
         if ci < state[r + _IBOTTOM] if side > 0 else ci > state[r + _ITOP]:
-            tb.log_event(log, logn, state[r + _IID], tb.EV_INVALIDATE, n, tb.KIND_IFVG, side,
-                         state[r + _ITOP], state[r + _IBOTTOM], state[r + _IFORMED], np.nan,
-                         np.nan)
+            tb.log_event(
+                log,
+                logn,
+                state[r + _IID],
+                tb.EV_INVALIDATE,
+                n,
+                tb.KIND_IFVG,
+                side,
+                state[r + _ITOP],
+                state[r + _IBOTTOM],
+                state[r + _IFORMED],
+                np.nan,
+                np.nan,
+            )
             tb.remove(state, t0, _INF, k)
             changed = True
         k -= 1
@@ -183,7 +213,7 @@ def _update_inverse(
         tb.summarize(state, t0, _INF, side, _ICONF, -1)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _update_gaps(
     state: np.ndarray,
     t0: int,
@@ -224,14 +254,38 @@ def _update_gaps(
         formed = state[r + _FORMED]
         if ci < bottom if side > 0 else ci > top:
             inverted += 1.0
-            tb.log_event(log, logn, zid, tb.EV_INVALIDATE, n, tb.KIND_FVG, side, top, bottom,
-                         formed, np.nan, np.nan)
+            tb.log_event(
+                log,
+                logn,
+                zid,
+                tb.EV_INVALIDATE,
+                n,
+                tb.KIND_FVG,
+                side,
+                top,
+                bottom,
+                formed,
+                np.nan,
+                np.nan,
+            )
             tb.remove(state, t0, _NF, k)
             _add_inverse(state, inv_t0, cap, top, bottom, formed, n, -side, log, logn)
         elif state[r + _FILL] >= 1.0:
             filled += 1.0
-            tb.log_event(log, logn, zid, tb.EV_FILL, n, tb.KIND_FVG, side, top, bottom, formed,
-                         np.nan, np.nan)
+            tb.log_event(
+                log,
+                logn,
+                zid,
+                tb.EV_FILL,
+                n,
+                tb.KIND_FVG,
+                side,
+                top,
+                bottom,
+                formed,
+                np.nan,
+                np.nan,
+            )
             tb.remove(state, t0, _NF, k)
         k -= 1
     if filled + inverted > 0:
@@ -241,7 +295,7 @@ def _update_gaps(
     return filled, inverted
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _detect(
     i: int,
     n: int,
@@ -271,7 +325,7 @@ def _detect(
     return (direction, top, bottom) if big else (0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,
@@ -314,9 +368,20 @@ def step(
         k, evicted = tb.claim(state, t0, _NF, cap, _CONF)
         r = tb.row(t0, _NF, k)
         if evicted:
-            tb.log_event(log, logn, state[r + _ID], tb.EV_EXPIRE, n, tb.KIND_FVG, direction,
-                         state[r + _TOP], state[r + _BOTTOM], state[r + _FORMED], np.nan,
-                         state[r + _FILL])
+            tb.log_event(
+                log,
+                logn,
+                state[r + _ID],
+                tb.EV_EXPIRE,
+                n,
+                tb.KIND_FVG,
+                direction,
+                state[r + _TOP],
+                state[r + _BOTTOM],
+                state[r + _FORMED],
+                np.nan,
+                state[r + _FILL],
+            )
         zid = tb.new_id(log, logn)
         size_atr = (top - bottom) / a
         state[r + _TOP] = top
@@ -327,8 +392,20 @@ def step(
         state[r + _ID] = zid
         state[r + _SIZE] = size_atr
         tb.summarize(state, t0, _NF, direction, _CONF, -1)
-        tb.log_event(log, logn, zid, tb.EV_CREATE, n, tb.KIND_FVG, direction, top, bottom, n - 2,
-                     np.nan, size_atr)
+        tb.log_event(
+            log,
+            logn,
+            zid,
+            tb.EV_CREATE,
+            n,
+            tb.KIND_FVG,
+            direction,
+            top,
+            bottom,
+            n - 2,
+            np.nan,
+            size_atr,
+        )
         out[NEW_SIZE_ATR] = size_atr
         if direction > 0:
             out[BULL_NEW] = 1.0

@@ -29,6 +29,7 @@ from features.candles.schema import Timeframe
 from features.smc import tables as tb
 from features.smc.frame import module_frame, prepare
 from features.smc.swings import is_pivot_high, is_pivot_low
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "liq_bsl_dist",
@@ -92,8 +93,19 @@ PDH_BLOCK, PWH_BLOCK = 18, 26  # high, low, high_dist, low_dist, high sweep/run,
 _LEVEL, _LEVEL_B, _COUNT, _FORMED, _CONF, _EQ_N, _ID = range(7)
 _NF = 7
 # Period tracker (day or week): id, current high/low, complete flag, previous high/low, taken.
-(_P_ID, _P_HI, _P_LO, _P_FULL, _P_PHI, _P_PLO, _P_HI_TAKEN, _P_LO_TAKEN, _P_FIRST, _P_HI_ID,
- _P_LO_ID) = range(11)
+(
+    _P_ID,
+    _P_HI,
+    _P_LO,
+    _P_FULL,
+    _P_PHI,
+    _P_PLO,
+    _P_HI_TAKEN,
+    _P_LO_TAKEN,
+    _P_FIRST,
+    _P_HI_ID,
+    _P_LO_ID,
+) = range(11)
 _PW = 11
 # Header: last sweep bars; then the day and week trackers; then the BSL and SSL pool tables
 # (BSL pools rest above price: a resistance-side table; SSL pools a support-side one).
@@ -159,7 +171,7 @@ def make_params(cfg: LiquidityConfig) -> tuple[int, float, float, int, int]:
     )
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _summary(state: np.ndarray, t0: int, d: float) -> None:
     """Rebuild a pool table's cache, and the nearest equal pool beyond price (``H_AUX``)."""
     side = -d  # buy-side pools rest above price: the resistance side
@@ -175,7 +187,7 @@ def _summary(state: np.ndarray, t0: int, d: float) -> None:
     state[t0 + tb.H_AUX] = best
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _take_pools(
     state: np.ndarray,
     t0: int,
@@ -206,9 +218,20 @@ def _take_pools(
             else:
                 sweeps += 1.0
             best = max(best, state[r + _COUNT])
-            tb.log_event(log, logn, state[r + _ID], tb.EV_RUN if run else tb.EV_SWEEP, n,
-                         tb.KIND_POOL, d, level, level, state[r + _FORMED], state[r + _COUNT],
-                         np.nan)
+            tb.log_event(
+                log,
+                logn,
+                state[r + _ID],
+                tb.EV_RUN if run else tb.EV_SWEEP,
+                n,
+                tb.KIND_POOL,
+                d,
+                level,
+                level,
+                state[r + _FORMED],
+                state[r + _COUNT],
+                np.nan,
+            )
             tb.remove(state, t0, _NF, k)
         k -= 1
     if sweeps + runs > 0:
@@ -216,7 +239,7 @@ def _take_pools(
     return sweeps, runs, best
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _add_pivot(
     state: np.ndarray,
     t0: int,
@@ -242,16 +265,39 @@ def _add_pivot(
         state[r + _COUNT] += 1.0
         if state[r + _COUNT] == 2.0:
             state[r + _EQ_N] = n
-        tb.log_event(log, logn, state[r + _ID], tb.EV_EQUAL, n, tb.KIND_POOL, d, level, level, p,
-                     state[r + _COUNT], level)
+        tb.log_event(
+            log,
+            logn,
+            state[r + _ID],
+            tb.EV_EQUAL,
+            n,
+            tb.KIND_POOL,
+            d,
+            level,
+            level,
+            p,
+            state[r + _COUNT],
+            level,
+        )
         _summary(state, t0, d)
         return state[r + _COUNT] == 2.0
     k, evicted = tb.claim(state, t0, _NF, cap, _CONF)
     r = tb.row(t0, _NF, k)
     if evicted:
-        tb.log_event(log, logn, state[r + _ID], tb.EV_EXPIRE, n, tb.KIND_POOL, d,
-                     state[r + _LEVEL], state[r + _LEVEL], state[r + _FORMED], state[r + _COUNT],
-                     np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[r + _ID],
+            tb.EV_EXPIRE,
+            n,
+            tb.KIND_POOL,
+            d,
+            state[r + _LEVEL],
+            state[r + _LEVEL],
+            state[r + _FORMED],
+            state[r + _COUNT],
+            np.nan,
+        )
     zid = tb.new_id(log, logn)
     state[r + _LEVEL] = level
     state[r + _LEVEL_B] = level
@@ -265,7 +311,7 @@ def _add_pivot(
     return False
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _nearest_equal(state: np.ndarray, t0: int, d: float, ci: float) -> int:
     """Return the row of the equal pool (count >= 2) nearest to ``ci``, or -1."""
     ext = state[t0 + tb.H_EXT]
@@ -282,7 +328,29 @@ def _nearest_equal(state: np.ndarray, t0: int, d: float, ci: float) -> int:
     return best
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _day_of(t: int, known: float) -> int:
+    """Return the UTC day index of ``t``; the last bar's day is tried first (no division)."""
+    if known == known:  # not NaN
+        day = int(known)
+        start = day * _DAY_NS
+        if start <= t < start + _DAY_NS:
+            return day
+    return t // _DAY_NS
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _week_of(day: int, known: float) -> int:
+    """Return the ISO week index (weeks start on Monday, 1970-01-05 is week 1) of a day."""
+    if known == known:
+        week = int(known)
+        first = week * 7 - 3
+        if first <= day < first + 7:
+            return week
+    return (day + 3) // 7
+
+
+@njit(cache=True, **NO_REFCOUNT)
 def _roll(
     state: np.ndarray, p0: int, n: int, kind: float, log: np.ndarray, logn: np.ndarray
 ) -> None:
@@ -296,14 +364,38 @@ def _roll(
     if log.shape[0] > 0:
         first = state[p0 + _P_FIRST]
         state[p0 + _P_HI_ID] = tb.new_id(log, logn)
-        tb.log_event(log, logn, state[p0 + _P_HI_ID], tb.EV_CREATE, n, kind, 1.0, hi, hi, first,
-                     np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[p0 + _P_HI_ID],
+            tb.EV_CREATE,
+            n,
+            kind,
+            1.0,
+            hi,
+            hi,
+            first,
+            np.nan,
+            np.nan,
+        )
         state[p0 + _P_LO_ID] = tb.new_id(log, logn)
-        tb.log_event(log, logn, state[p0 + _P_LO_ID], tb.EV_CREATE, n, kind, -1.0, lo, lo, first,
-                     np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[p0 + _P_LO_ID],
+            tb.EV_CREATE,
+            n,
+            kind,
+            -1.0,
+            lo,
+            lo,
+            first,
+            np.nan,
+            np.nan,
+        )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _period(
     state: np.ndarray,
     p0: int,
@@ -346,18 +438,38 @@ def _period(
         state[p0 + _P_HI_TAKEN] = 1.0
         run = ci > phi
         out[o0 + (5 if run else 4)] = 1.0
-        tb.log_event(log, logn, state[p0 + _P_HI_ID], tb.EV_RUN if run else tb.EV_SWEEP, n, kind,
-                     1.0, phi, phi, np.nan, np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[p0 + _P_HI_ID],
+            tb.EV_RUN if run else tb.EV_SWEEP,
+            n,
+            kind,
+            1.0,
+            phi,
+            phi,
+            np.nan,
+            np.nan,
+            np.nan,
+        )
     if state[p0 + _P_LO_TAKEN] == 0.0 and li < plo - margin:
         state[p0 + _P_LO_TAKEN] = 1.0
         run = ci < plo
         out[o0 + (7 if run else 6)] = 1.0
-        tb.log_event(log, logn, state[p0 + _P_LO_ID], tb.EV_RUN if run else tb.EV_SWEEP, n, kind,
-                     -1.0, plo, plo, np.nan, np.nan, np.nan)
-    out[o0] = phi
-    out[o0 + 1] = plo
-    out[o0 + 2] = (phi - ci) / a
-    out[o0 + 3] = (ci - plo) / a
+        tb.log_event(
+            log,
+            logn,
+            state[p0 + _P_LO_ID],
+            tb.EV_RUN if run else tb.EV_SWEEP,
+            n,
+            kind,
+            -1.0,
+            plo,
+            plo,
+            np.nan,
+            np.nan,
+            np.nan,
+        )
     cur_hi = state[p0 + _P_HI]
     state[p0 + _P_HI] = hi if np.isnan(cur_hi) else max(cur_hi, hi)
     cur_lo = state[p0 + _P_LO]
@@ -366,9 +478,16 @@ def _period(
     if ts_i + tf_ns >= end_ns and state[p0 + _P_FULL] == 1.0:
         _roll(state, p0, n, kind, log, logn)
         state[p0 + _P_FULL] = 0.0  # consumed: the rollover at the next period adds nothing
+    # The levels known at this bar's close (a period ending now shows its own levels).
+    phi = state[p0 + _P_PHI]
+    plo = state[p0 + _P_PLO]
+    out[o0] = phi
+    out[o0 + 1] = plo
+    out[o0 + 2] = (phi - ci) / a
+    out[o0 + 3] = (ci - plo) / a
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,
@@ -410,12 +529,14 @@ def step(
     tol = tol_atr * a if a > 0 else 0.0
     out[EQH_NEW] = 0.0
     out[EQL_NEW] = 0.0
-    if is_pivot_high(h, i, n, length, length):
-        if _add_pivot(state, bsl_t, cap, 1.0, h[i - length], n - length, n, tol, log, logn):
-            out[EQH_NEW] = 1.0
-    if is_pivot_low(lo, i, n, length, length):
-        if _add_pivot(state, ssl_t, cap, -1.0, lo[i - length], n - length, n, tol, log, logn):
-            out[EQL_NEW] = 1.0
+    if is_pivot_high(h, i, n, length, length) and _add_pivot(
+        state, bsl_t, cap, 1.0, h[i - length], n - length, n, tol, log, logn
+    ):
+        out[EQH_NEW] = 1.0
+    if is_pivot_low(lo, i, n, length, length) and _add_pivot(
+        state, ssl_t, cap, -1.0, lo[i - length], n - length, n, tol, log, logn
+    ):
+        out[EQL_NEW] = 1.0
     # 3. Nearest pools.
     for d in (1.0, -1.0):
         t0 = bsl_t if d > 0 else ssl_t
@@ -434,14 +555,52 @@ def step(
         out[eq_col] = d * (state[tb.row(t0, _NF, k) + _LEVEL] - ci) / a if k >= 0 else np.nan
     # 4. Previous day and week.
     t = ts[i]
-    day = t // _DAY_NS
     first_bar = np.isnan(state[_DAY + _P_ID])
-    _period(state, _DAY, tb.KIND_DAY, day, first_bar, day * _DAY_NS, (day + 1) * _DAY_NS, n, t,
-            tf_ns, hi, li, ci, margin, a, out, PDH_BLOCK, log, logn)
-    week = (day + 3) // 7
+    day = _day_of(t, state[_DAY + _P_ID])
+    _period(
+        state,
+        _DAY,
+        tb.KIND_DAY,
+        day,
+        first_bar,
+        day * _DAY_NS,
+        (day + 1) * _DAY_NS,
+        n,
+        t,
+        tf_ns,
+        hi,
+        li,
+        ci,
+        margin,
+        a,
+        out,
+        PDH_BLOCK,
+        log,
+        logn,
+    )
+    week = _week_of(day, state[_WEEK + _P_ID])
     w_start = (week * 7 - 3) * _DAY_NS
-    _period(state, _WEEK, tb.KIND_WEEK, week, first_bar, w_start, w_start + 7 * _DAY_NS, n, t,
-            tf_ns, hi, li, ci, margin, a, out, PWH_BLOCK, log, logn)
+    _period(
+        state,
+        _WEEK,
+        tb.KIND_WEEK,
+        week,
+        first_bar,
+        w_start,
+        w_start + 7 * _DAY_NS,
+        n,
+        t,
+        tf_ns,
+        hi,
+        li,
+        ci,
+        margin,
+        a,
+        out,
+        PWH_BLOCK,
+        log,
+        logn,
+    )
 
 
 @njit(cache=True)

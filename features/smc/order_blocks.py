@@ -34,6 +34,7 @@ from features.smc import displacement, structure, swings
 from features.smc import fvg as fvg_mod
 from features.smc import tables as tb
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "ob_bull_new",
@@ -231,7 +232,7 @@ def make_params(cfg: OrderBlocksConfig) -> OBParams:
     )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _track(
     state: np.ndarray,
     t0: int,
@@ -270,7 +271,7 @@ def _track(
             state[t0 + _T_CVOL] = state[t0 + _T_OVOL]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _reset(
     state: np.ndarray,
     t0: int,
@@ -294,7 +295,7 @@ def _reset(
         _track(state, t0, d, o[k], h[k], lo[k], c[k], v[k], n - (i - k), body_zone)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _update_table(
     state: np.ndarray,
     t0: int,
@@ -311,7 +312,7 @@ def _update_table(
     log: np.ndarray,
     logn: np.ndarray,
 ) -> tuple[float, float, float]:
-    """Advance every live zone of one table by one bar; return (touches, mitigations, invalidations).
+    """Advance every live zone of a table by a bar; return (touches, mitigations, invalidations).
 
     ``d`` is the zone's direction (+1 support, -1 resistance). Invalidated order blocks
     (``brk_t0 >= 0``) become breakers of the opposite direction; invalidated breakers retire.
@@ -341,8 +342,20 @@ def _update_table(
             depth = (hi - bottom) / (top - bottom) if top > bottom else 1.0
         if gone:
             invalidated += 1.0
-            tb.log_event(log, logn, state[r + _ID], tb.EV_INVALIDATE, n, kind, d, top, bottom,
-                         state[r + _FORMED], np.nan, np.nan)
+            tb.log_event(
+                log,
+                logn,
+                state[r + _ID],
+                tb.EV_INVALIDATE,
+                n,
+                kind,
+                d,
+                top,
+                bottom,
+                state[r + _FORMED],
+                np.nan,
+                np.nan,
+            )
             if brk_t0 >= 0:
                 _add_breaker(state, brk_t0, r, -d, n, cap, log, logn)
             tb.remove(state, t0, _NF, k)
@@ -351,16 +364,40 @@ def _update_table(
                 state[r + _IN_ZONE] = 1.0
                 state[r + _TOUCHES] += 1.0
                 touched += 1.0
-                tb.log_event(log, logn, state[r + _ID], tb.EV_TOUCH, n, kind, d, top, bottom,
-                             state[r + _FORMED], np.nan, state[r + _TOUCHES])
+                tb.log_event(
+                    log,
+                    logn,
+                    state[r + _ID],
+                    tb.EV_TOUCH,
+                    n,
+                    kind,
+                    d,
+                    top,
+                    bottom,
+                    state[r + _FORMED],
+                    np.nan,
+                    state[r + _TOUCHES],
+                )
             depth = min(max(depth, 0.0), 1.0)
             if depth > state[r + _DEPTH]:
                 state[r + _DEPTH] = depth
             if state[r + _DEPTH] >= mitigation and state[r + _STATE] < 2.0:
                 state[r + _STATE] = 2.0
                 mitigated += 1.0
-                tb.log_event(log, logn, state[r + _ID], tb.EV_MITIGATE, n, kind, d, top, bottom,
-                             state[r + _FORMED], np.nan, state[r + _DEPTH])
+                tb.log_event(
+                    log,
+                    logn,
+                    state[r + _ID],
+                    tb.EV_MITIGATE,
+                    n,
+                    kind,
+                    d,
+                    top,
+                    bottom,
+                    state[r + _FORMED],
+                    np.nan,
+                    state[r + _DEPTH],
+                )
             elif state[r + _STATE] == 0.0:
                 state[r + _STATE] = 1.0
         k -= 1
@@ -370,17 +407,35 @@ def _update_table(
     return touched, mitigated, invalidated
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _add_breaker(
-    state: np.ndarray, t0: int, src: int, d: float, n: int, cap: int, log: np.ndarray,
+    state: np.ndarray,
+    t0: int,
+    src: int,
+    d: float,
+    n: int,
+    cap: int,
+    log: np.ndarray,
     logn: np.ndarray,
 ) -> None:
     """Open a breaker of direction ``d`` from the invalidated block at offset ``src``."""
     k, evicted = tb.claim(state, t0, _NF, cap, _CONF)
     r = tb.row(t0, _NF, k)
     if evicted:
-        tb.log_event(log, logn, state[r + _ID], tb.EV_EXPIRE, n, tb.KIND_BREAKER, d,
-                     state[r + _TOP], state[r + _BOTTOM], state[r + _FORMED], np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[r + _ID],
+            tb.EV_EXPIRE,
+            n,
+            tb.KIND_BREAKER,
+            d,
+            state[r + _TOP],
+            state[r + _BOTTOM],
+            state[r + _FORMED],
+            np.nan,
+            np.nan,
+        )
     for f in range(_NF):
         state[r + f] = state[src + f]
     state[r + _CONF] = n
@@ -390,17 +445,29 @@ def _add_breaker(
     state[r + _IN_ZONE] = 0.0
     zid = tb.new_id(log, logn)
     state[r + _ID] = zid
-    tb.log_event(log, logn, zid, tb.EV_CREATE, n, tb.KIND_BREAKER, d, state[r + _TOP],
-                 state[r + _BOTTOM], state[r + _FORMED], np.nan, state[src + _ID])
+    tb.log_event(
+        log,
+        logn,
+        zid,
+        tb.EV_CREATE,
+        n,
+        tb.KIND_BREAKER,
+        d,
+        state[r + _TOP],
+        state[r + _BOTTOM],
+        state[r + _FORMED],
+        np.nan,
+        state[src + _ID],
+    )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _strength(state: np.ndarray, r: int, n: int, decay: float, half_life: float) -> float:
     age = n - state[r + _CONF]
     return 100.0 * state[r + _BASE] * decay ** state[r + _TOUCHES] * np.exp(-age * _LN2 / half_life)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _create(
     state: np.ndarray,
     tr: int,
@@ -421,7 +488,13 @@ def _create(
     require_disp = params[5]
     min_relvol = params[6]
     cap = params[8]
-    w_disp, w_vol, w_fvg, disp_cap, vol_cap = params[9], params[10], params[11], params[12], params[13]
+    w_disp, w_vol, w_fvg, disp_cap, vol_cap = (
+        params[9],
+        params[10],
+        params[11],
+        params[12],
+        params[13],
+    )
     if state[tr + _T_VALID] != 1.0 or np.isnan(state[tr + _T_CN]):
         return
     state[tr + _T_VALID] = 0.0
@@ -449,8 +522,20 @@ def _create(
     k, evicted = tb.claim(state, t0, _NF, cap, _CONF)
     r = tb.row(t0, _NF, k)
     if evicted:
-        tb.log_event(log, logn, state[r + _ID], tb.EV_EXPIRE, n, tb.KIND_OB, d, state[r + _TOP],
-                     state[r + _BOTTOM], state[r + _FORMED], np.nan, np.nan)
+        tb.log_event(
+            log,
+            logn,
+            state[r + _ID],
+            tb.EV_EXPIRE,
+            n,
+            tb.KIND_OB,
+            d,
+            state[r + _TOP],
+            state[r + _BOTTOM],
+            state[r + _FORMED],
+            np.nan,
+            np.nan,
+        )
     zid = tb.new_id(log, logn)
     state[r + _TOP] = top
     state[r + _BOTTOM] = bottom
@@ -467,15 +552,16 @@ def _create(
     state[r + _BASE] = score
     state[r + _ID] = zid
     tb.summarize(state, t0, _NF, d, _CONF, _IN_ZONE)
-    tb.log_event(log, logn, zid, tb.EV_CREATE, n, tb.KIND_OB, d, top, bottom, cand_n,
-                 100.0 * score, level)
+    tb.log_event(
+        log, logn, zid, tb.EV_CREATE, n, tb.KIND_OB, d, top, bottom, cand_n, 100.0 * score, level
+    )
     out[BULL_NEW if d > 0 else BEAR_NEW] = 1.0
     if np.isnan(out[NEW_STRENGTH]) or 100.0 * score > out[NEW_STRENGTH]:
         out[NEW_STRENGTH] = 100.0 * score
         out[NEW_RELVOL] = relvol
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,
@@ -518,19 +604,36 @@ def step(
     bbear_t = bull_t + 3 * size
     hi, li, ci, a = h[i], lo[i], c[i], atr[i]
     # 1. Breakers, then blocks (which may add breakers tested only from the next bar).
-    ev = _update_table(state, bbull_t, 1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1,
-                       cap, log, logn)
+    ev = _update_table(
+        state, bbull_t, 1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1, cap, log, logn
+    )
     out[BRK_BULL + 2] = ev[0]
-    ev = _update_table(state, bbear_t, -1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1,
-                       cap, log, logn)
+    ev = _update_table(
+        state, bbear_t, -1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1, cap, log, logn
+    )
     out[BRK_BEAR + 2] = ev[0]
-    ev = _update_table(state, bull_t, 1.0, tb.KIND_OB, hi, li, ci, n, on_close, mitigation,
-                       bbear_t, cap, log, logn)
+    ev = _update_table(
+        state, bull_t, 1.0, tb.KIND_OB, hi, li, ci, n, on_close, mitigation, bbear_t, cap, log, logn
+    )
     out[BULL_EVENTS] = ev[0]
     out[BULL_EVENTS + 1] = ev[1]
     out[BULL_EVENTS + 2] = ev[2]
-    ev = _update_table(state, bear_t, -1.0, tb.KIND_OB, hi, li, ci, n, on_close, mitigation,
-                       bbull_t, cap, log, logn)
+    ev = _update_table(
+        state,
+        bear_t,
+        -1.0,
+        tb.KIND_OB,
+        hi,
+        li,
+        ci,
+        n,
+        on_close,
+        mitigation,
+        bbull_t,
+        cap,
+        log,
+        logn,
+    )
     out[BEAR_EVENTS] = ev[0]
     out[BEAR_EVENTS + 1] = ev[1]
     out[BEAR_EVENTS + 2] = ev[2]
@@ -549,20 +652,72 @@ def step(
         s0 = lv * structure.LEVEL_WIDTH
         broke = st[s0 + structure.BOS] + st[s0 + structure.CHOCH]
         if broke > 0:
-            _create(state, _TRACKERS + (2 * lv) * _TW, 1.0, lv, n, ci, a, params, disp, fvg,
-                    bull_t, log, logn, out)
+            _create(
+                state,
+                _TRACKERS + (2 * lv) * _TW,
+                1.0,
+                lv,
+                n,
+                ci,
+                a,
+                params,
+                disp,
+                fvg,
+                bull_t,
+                log,
+                logn,
+                out,
+            )
         elif broke < 0:
-            _create(state, _TRACKERS + (2 * lv + 1) * _TW, -1.0, lv, n, ci, a, params, disp, fvg,
-                    bear_t, log, logn, out)
+            _create(
+                state,
+                _TRACKERS + (2 * lv + 1) * _TW,
+                -1.0,
+                lv,
+                n,
+                ci,
+                a,
+                params,
+                disp,
+                fvg,
+                bear_t,
+                log,
+                logn,
+                out,
+            )
     # 4. Trackers restart at swings confirmed at this bar.
     for lv in range(2):
         w0 = lv * swings.LEVEL_WIDTH
         if sw[w0 + swings.HIGH_NEW] == 1.0:
-            _reset(state, _TRACKERS + (2 * lv) * _TW, 1.0, i, n, sw[w0 + swings.HIGH_AGE], o, h,
-                   lo, c, v, body_zone)
+            _reset(
+                state,
+                _TRACKERS + (2 * lv) * _TW,
+                1.0,
+                i,
+                n,
+                sw[w0 + swings.HIGH_AGE],
+                o,
+                h,
+                lo,
+                c,
+                v,
+                body_zone,
+            )
         if sw[w0 + swings.LOW_NEW] == 1.0:
-            _reset(state, _TRACKERS + (2 * lv + 1) * _TW, -1.0, i, n, sw[w0 + swings.LOW_AGE], o,
-                   h, lo, c, v, body_zone)
+            _reset(
+                state,
+                _TRACKERS + (2 * lv + 1) * _TW,
+                -1.0,
+                i,
+                n,
+                sw[w0 + swings.LOW_AGE],
+                o,
+                h,
+                lo,
+                c,
+                v,
+                body_zone,
+            )
     # 5. Nearest live blocks and breakers.
     for d in (1.0, -1.0):
         t0 = bull_t if d > 0 else bear_t

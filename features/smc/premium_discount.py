@@ -21,6 +21,7 @@ from numba import njit
 
 from features.smc import swings
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "pd_high",
@@ -89,7 +90,7 @@ def make_params(cfg: PremiumDiscountConfig) -> tuple[int, float, float, float]:
     )
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,

@@ -19,6 +19,7 @@ from numba import njit
 
 from features.smc import swings
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 LEVELS = swings.LEVELS
 _FIELDS = ("bos", "choch", "level", "trend", "bars_since", "last_choch", "top_dist", "bottom_dist")
@@ -69,7 +70,7 @@ def make_params(cfg: StructureConfig) -> tuple[int]:
     return (1 if cfg.break_on == "close" else 0,)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _break(state: np.ndarray, s0: int, n: int, direction: float, out: np.ndarray, o0: int) -> None:
     level = state[s0 + _TOP] if direction > 0 else state[s0 + _BOT]
     choch = state[s0 + _TREND] == -direction
@@ -85,7 +86,7 @@ def _break(state: np.ndarray, s0: int, n: int, direction: float, out: np.ndarray
         state[s0 + _BOT_X] = 1.0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _level_step(
     n: int,
     oi: float,
@@ -135,7 +136,7 @@ def _level_step(
     out[o0 + BOTTOM_DIST] = (ci - state[s0 + _BOT]) / atr if state[s0 + _BOT_X] == 0.0 else np.nan
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,

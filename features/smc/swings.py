@@ -16,6 +16,7 @@ import pandas as pd
 from numba import njit
 
 from features.smc.frame import module_frame, prepare
+from features.smc.tables import NO_REFCOUNT
 
 LEVELS = ("int", "ext")
 _FIELDS = (
@@ -77,7 +78,7 @@ def make_params(cfg: SwingsConfig) -> tuple[int, int, int, int]:
     return (cfg.internal_left, cfg.internal_right, cfg.swing_left, cfg.swing_right)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def is_pivot_high(h: np.ndarray, i: int, n: int, left: int, right: int) -> bool:
     """Return whether bar ``i - right`` is a pivot high confirmed at bar ``i``."""
     if n < left + right:
@@ -87,13 +88,13 @@ def is_pivot_high(h: np.ndarray, i: int, n: int, left: int, right: int) -> bool:
     for k in range(1, left + 1):
         if h[p - k] >= level:
             return False
-    for k in range(1, right + 1):
+    for k in range(1, right + 1):  # noqa: SIM110 (a plain loop compiles to tight numba code)
         if h[p + k] > level:
             return False
     return True
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def is_pivot_low(lo: np.ndarray, i: int, n: int, left: int, right: int) -> bool:
     """Return whether bar ``i - right`` is a pivot low confirmed at bar ``i``."""
     if n < left + right:
@@ -103,13 +104,13 @@ def is_pivot_low(lo: np.ndarray, i: int, n: int, left: int, right: int) -> bool:
     for k in range(1, left + 1):
         if lo[p - k] <= level:
             return False
-    for k in range(1, right + 1):
+    for k in range(1, right + 1):  # noqa: SIM110 (a plain loop compiles to tight numba code)
         if lo[p + k] < level:
             return False
     return True
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _kind(new: float, old: float) -> float:
     if np.isnan(old):
         return np.nan
@@ -120,7 +121,7 @@ def _kind(new: float, old: float) -> float:
     return 0.0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _level_step(
     i: int,
     n: int,
@@ -161,7 +162,7 @@ def _level_step(
     out[o0 + LOW_DIST] = (c - low) / atr
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,

@@ -20,8 +20,15 @@ The event log records the life of each zone for :func:`features.smc.detect_zones
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
+
+# Steps and their helpers touch no reference-counted object (they only read and write arrays
+# their caller owns), so numba's reference counting is switched off for them: with it, every call
+# passing a dozen arrays pays an atomic increment and decrement per array.
+NO_REFCOUNT: dict[str, Any] = {"_nrt": False}
 
 # Table header.
 TH = 5
@@ -79,7 +86,7 @@ def no_log() -> tuple[np.ndarray, np.ndarray]:
     return np.empty((0, LOG_FIELDS)), np.zeros(2, dtype=np.int64)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def new_id(log: np.ndarray, logn: np.ndarray) -> float:
     """Return the next zone id (counter ``logn[1]``), or 0 when logging is off."""
     if log.shape[0] == 0:
@@ -88,7 +95,7 @@ def new_id(log: np.ndarray, logn: np.ndarray) -> float:
     return float(logn[1])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def log_event(
     log: np.ndarray,
     logn: np.ndarray,
@@ -122,19 +129,19 @@ def log_event(
     logn[0] = k + 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def count(state: np.ndarray, t0: int) -> int:
     """Return the number of live rows."""
     return int(state[t0 + H_COUNT])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def row(t0: int, nf: int, k: int) -> int:
     """Return the offset of row ``k``."""
     return t0 + TH + k * nf
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def claim(state: np.ndarray, t0: int, nf: int, cap: int, age_f: int) -> tuple[int, bool]:
     """Return a row to write a new zone into, and whether it evicts the oldest live row."""
     live = int(state[t0 + H_COUNT])
@@ -151,7 +158,7 @@ def claim(state: np.ndarray, t0: int, nf: int, cap: int, age_f: int) -> tuple[in
     return best, True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def remove(state: np.ndarray, t0: int, nf: int, k: int) -> None:
     """Remove live row ``k`` by moving the last live row into its place."""
     last = int(state[t0 + H_COUNT]) - 1
@@ -163,7 +170,7 @@ def remove(state: np.ndarray, t0: int, nf: int, k: int) -> None:
     state[t0 + H_COUNT] = last
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def summarize(state: np.ndarray, t0: int, nf: int, side: float, conf_f: int, flag_f: int) -> None:
     """Rebuild the header cache: extreme, its row (ties: the latest), OR of field ``flag_f``."""
     ext = -np.inf if side > 0 else np.inf
@@ -186,7 +193,7 @@ def summarize(state: np.ndarray, t0: int, nf: int, side: float, conf_f: int, fla
     state[t0 + H_FLAG] = flag
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def zone_distance(price: float, top: float, bottom: float) -> float:
     """Return the signed price distance from ``price`` to ``[bottom, top]`` (0 inside)."""
     if price > top:
@@ -196,7 +203,7 @@ def zone_distance(price: float, top: float, bottom: float) -> float:
     return 0.0
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def nearest(state: np.ndarray, t0: int, nf: int, side: float, price: float, conf_f: int) -> int:
     """Return the live row nearest to ``price`` (ties: the latest), or -1 when empty.
 

@@ -21,6 +21,11 @@ from features.candles.schema import OHLCV, CandleDataError
 _BAR_TIME_KEYS = ("timestamp", "ts")
 
 
+def _ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """Return a tz-aware index as int64 UTC nanoseconds, whatever its resolution."""
+    return np.asarray(index.as_unit("ns").to_numpy(dtype="datetime64[ns]")).view(np.int64)
+
+
 def _where(index: pd.DatetimeIndex, pos: int) -> str:
     return f"row {pos} (ts={index[pos]})"
 
@@ -43,7 +48,7 @@ def check_index(index: pd.Index, min_spacing_ns: int) -> pd.DatetimeIndex:
     if index.hasnans:
         pos = int(np.flatnonzero(index.isna())[0])
         raise CandleDataError(f"candle index has a missing timestamp (NaT) at row {pos}")
-    ns = index.as_unit("ns").asi8
+    ns = _ns(index)
     if ns.shape[0] > 1:
         diff = np.diff(ns)
         bad = np.flatnonzero(diff <= 0)
@@ -77,8 +82,9 @@ def _check_prices(
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.shape[0]:
             raise CandleDataError(
-                f"column {name!r} has a non-finite value ({arr[bad[0]]}) at {_where(index, int(bad[0]))}"
-                f"; {bad.shape[0]} such rows in all: drop or repair them before computing SMC"
+                f"column {name!r} has a non-finite value ({arr[bad[0]]}) at "
+                f"{_where(index, int(bad[0]))}; {bad.shape[0]} such rows in all: drop or repair "
+                "them before computing SMC"
             )
     checks = (
         (h < np.maximum(o, c), "high is below max(open, close)"),
@@ -123,7 +129,7 @@ def candle_arrays(
         arrays.append(np.ascontiguousarray(values))
     o, h, lo, c, v = arrays
     _check_prices(index, o, h, lo, c, v)
-    ts = np.ascontiguousarray(index.as_unit("ns").asi8, dtype=np.int64)
+    ts = np.ascontiguousarray(_ns(index), dtype=np.int64)
     return ts, o, h, lo, c, v
 
 

@@ -109,7 +109,7 @@ def _first_event(log: np.ndarray, ids: np.ndarray, codes: tuple[float, ...]) -> 
 def _times(index: pd.DatetimeIndex, bars: np.ndarray) -> pd.DatetimeIndex:
     """Return the open times of bars ``bars`` (NaT where negative: no such event)."""
     bars = np.asarray(bars, dtype=np.int64)
-    return index.take(np.clip(bars, 0, None)).where(bars >= 0)
+    return pd.DatetimeIndex(index.take(np.clip(bars, 0, None)).where(bars >= 0))
 
 
 def _tracked(log: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -147,38 +147,37 @@ def _tracked(log: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
 def _derived(out: np.ndarray, cols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
     """Swing points and structure breaks, read from the feature columns."""
     pos = {c: k for k, c in enumerate(cols)}
-    parts = []
+    parts: list[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, np.ndarray]] = []
     for lv, name in zip(swings.LEVELS, _LEVEL_NAMES, strict=True):
-        for side, kind, direction in (("high", "swing_high", 1.0), ("low", "swing_low", -1.0)):
+        for side, kind, sign in (("high", "swing_high", 1.0), ("low", "swing_low", -1.0)):
             new = out[:, pos[f"swing_{lv}_{side}_new"]] == 1.0
             rows = np.flatnonzero(new)
             price = out[rows, pos[f"swing_{lv}_{side}"]]
             pivot = rows - out[rows, pos[f"swing_{lv}_{side}_age"]].astype(np.int64)
-            parts.append((kind, direction, name, price, pivot, rows))
+            parts.append((kind, np.full(rows.shape, sign), name, price, pivot, rows))
         for flag, kind in (("bos", "bos"), ("choch", "choch")):
             col = out[:, pos[f"struct_{lv}_{flag}"]]
             rows = np.flatnonzero(col != 0.0)
-            direction = col[rows]
+            broke = col[rows]
             level = out[rows, pos[f"struct_{lv}_level"]]
             # The broken swing is the one the swing columns showed on the bar before the break.
-            side = np.where(direction > 0, "high", "low")
             prev = rows - 1
             age = np.where(
-                side == "high",
+                broke > 0,
                 out[prev, pos[f"swing_{lv}_high_age"]],
                 out[prev, pos[f"swing_{lv}_low_age"]],
             )
             pivot = prev - age.astype(np.int64)
-            parts.append((kind, direction, name, level, pivot, rows))
+            parts.append((kind, broke, name, level, pivot, rows))
     frames = []
-    for kind, direction, name, price, pivot, rows in parts:
+    for kind, signs, name, price, pivot, rows in parts:
         if rows.shape[0] == 0:
             continue
         frames.append(
             pd.DataFrame(
                 {
                     "kind": kind,
-                    "direction": np.broadcast_to(np.asarray(direction, dtype=float), rows.shape),
+                    "direction": signs.astype(float),
                     "level": name,
                     "top": price,
                     "bottom": price,

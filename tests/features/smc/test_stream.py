@@ -1,0 +1,137 @@
+"""SMCStream: bar checks, time order, snapshot/restore, the dict it returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.candles.schema import CandleDataError
+from features.smc import SMCConfig, SMCStream, columns, compute_smc
+from tests.features.smc.smc_helpers import random_candles
+
+FRAME = random_candles(400, seed=9)
+
+
+def _bar(k: int, **change: object) -> dict[str, object]:
+    o, h, lo, c, v = FRAME.to_numpy()[k]
+    bar: dict[str, object] = {
+        "timestamp": FRAME.index[k],
+        "open": o,
+        "high": h,
+        "low": lo,
+        "close": c,
+        "volume": v,
+    }
+    bar.update(change)
+    return bar
+
+
+def _fed(n: int) -> SMCStream:
+    stream = SMCStream()
+    for k in range(n):
+        stream.update(_bar(k))
+    return stream
+
+
+def test_update_returns_every_column_as_floats() -> None:
+    row = SMCStream().update(_bar(0))
+    assert tuple(row) == columns()
+    assert all(type(value) is float for value in row.values())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timestamp": pd.Timestamp("2024-03-04 00:30")}, "tz-naive"),
+        ({"timestamp": 1_709_510_400_000}, "is a number"),
+        ({"close": float("nan")}, "non-finite 'close'"),
+        ({"high": 1.0}, "high is below"),
+        ({"low": 1e9}, "low is above"),
+        ({"volume": -5.0}, "volume is negative"),
+        ({"open": "abc"}, "non-numeric 'open'"),
+    ],
+)
+def test_bad_bar_is_refused_and_leaves_the_stream_unchanged(change: dict, message: str) -> None:
+    stream = _fed(30)
+    with pytest.raises(CandleDataError, match=message):
+        stream.update(_bar(30, **change))
+    assert stream.bars_seen == 30
+    row = stream.update(_bar(30))
+    np.testing.assert_array_equal(
+        np.array(list(row.values())), compute_smc(FRAME.iloc[:31]).to_numpy()[30]
+    )
+
+
+def test_missing_keys_are_named() -> None:
+    bar = _bar(0)
+    del bar["volume"]
+    with pytest.raises(CandleDataError, match="'volume'"):
+        SMCStream().update(bar)
+    with pytest.raises(CandleDataError, match="timestamp"):
+        SMCStream().update({"open": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("k", "message"), [(9, "not after the last bar"), (10, "not after the last bar")]
+)
+def test_bars_must_arrive_in_strictly_increasing_time(k: int, message: str) -> None:
+    stream = _fed(11)
+    with pytest.raises(CandleDataError, match=message):
+        stream.update(_bar(k))
+
+
+def test_bar_closer_than_the_timeframe_is_refused() -> None:
+    stream = _fed(11)
+    early = FRAME.index[10] + pd.Timedelta(minutes=2)
+    with pytest.raises(CandleDataError, match="less than the timeframe"):
+        stream.update(_bar(11, timestamp=early))
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        lambda t: t.to_pydatetime(),
+        lambda t: t.isoformat(),
+        lambda t: t.tz_convert("America/New_York"),
+        lambda t: np.datetime64(t.tz_localize(None)),
+    ],
+    ids=["datetime", "iso", "other_tz", "datetime64"],
+)
+def test_timestamps_in_other_forms_are_read_as_the_same_instant(stamp: object) -> None:
+    bar = _bar(0)
+    bar["ts"] = stamp(bar.pop("timestamp"))  # type: ignore[operator]
+    stream = SMCStream()
+    stream.update(bar)
+    assert stream.last_timestamp == FRAME.index[0]
+
+
+def test_datetime_without_tz_is_refused() -> None:
+    with pytest.raises(CandleDataError, match="tz-naive"):
+        SMCStream().update(_bar(0, timestamp=dt.datetime(2024, 3, 4)))
+
+
+def test_snapshot_is_a_deep_copy() -> None:
+    stream = _fed(50)
+    snap = stream.snapshot()
+    stream.update(_bar(50))
+    restored = SMCStream.restore(snap)
+    assert restored.bars_seen == 50
+    assert restored.last_timestamp == FRAME.index[49]
+
+
+def test_restore_refuses_a_foreign_or_mismatched_snapshot() -> None:
+    snap = pickle.loads(pickle.dumps(_fed(5).snapshot()))
+    with pytest.raises(ValueError, match="version"):
+        SMCStream.restore({**snap, "version": 99})
+    other = SMCStream(SMCConfig.for_timeframe("1h")).snapshot()
+    with pytest.raises(ValueError, match="shape"):
+        SMCStream.restore({**other, "state": snap["state"]})
+
+
+def test_update_array_checks_values_too() -> None:
+    with pytest.raises(CandleDataError, match="high is below"):
+        SMCStream().update_array(FRAME.index.asi8[0], np.array([10.0, 9.0, 8.0, 10.0, 1.0]))
