@@ -103,15 +103,19 @@ def run(
         raise typer.Exit(1)
     from serving.backtest.main import run_synthetic_report
 
-    with console.status("Backtesting smc_confluence on the synthetic market ..."):
-        headline = run_synthetic_report(
-            settings.home_dir / "backtest",
-            symbol=settings.symbols[0],
-            timeframe=settings.base_timeframe,
-            start=settings.start_date,
-            days=days or settings.history_days,
-            seed=settings.seed,
-        )
+    try:
+        with console.status("Backtesting smc_confluence on the synthetic market ..."):
+            headline = run_synthetic_report(
+                settings.home_dir / "backtest",
+                symbol=settings.symbols[0],
+                timeframe=settings.base_timeframe,
+                start=settings.start_date,
+                days=days or settings.history_days,
+                seed=settings.seed,
+            )
+    except ValueError as exc:  # e.g. a window shorter than the strategy's warm-up
+        console.print(f"[yellow]backtest skipped:[/] {exc}", highlight=False)
+        return
     shown = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
         for k, v in headline.items()

@@ -7,21 +7,29 @@ definitions, never at import time.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from features.candles.schema import Timeframe
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
+from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
 from orchestration.partitions import candle_partitions
 from orchestration.resources import build_resources
+from orchestration.resources.feast import build_feature_resources
 from orchestration.schedules import build_hourly_schedule
 from orchestration.settings import Settings, apply_offline_env
 
 CANDLES_JOB = "candles_job"
+FEATURES_JOB = "features_job"
+TRAINING_JOB = "training_job"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Build every asset, check, job, schedule and resource for ``settings``."""
     apply_offline_env()
+    # Single-run backfills are "beta" in Dagster 1.13; we rely on them deliberately.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     partitions = candle_partitions(settings)
     base = Timeframe.parse(settings.base_timeframe)
     targets = sorted({Timeframe.parse(tf) for tf in settings.timeframes} | {base})
@@ -32,11 +40,23 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.assets(raw, candles),
         description="Ingest, validate and resample candles.",
     )
+    features = build_feature_assets(partitions, settings)
+    training = dg.AssetSelection.assets(TRAINING_DATASET)
+    features_job = dg.define_asset_job(
+        FEATURES_JOB,
+        selection=dg.AssetSelection.assets(*features) - training,
+        description="SMC and MTF features, the Feast registry and the online store.",
+    )
+    training_job = dg.define_asset_job(
+        TRAINING_JOB,
+        selection=training | dg.AssetSelection.assets(FEAST_REGISTRY),
+        description="Point-in-time training dataset from the Feast offline store.",
+    )
     return dg.Definitions(
-        assets=[raw, candles],
-        jobs=[candles_job],
+        assets=[raw, candles, *features],
+        jobs=[candles_job, features_job, training_job],
         schedules=[build_hourly_schedule(candles_job, list(settings.symbols))],
-        resources=build_resources(settings),
+        resources={**build_resources(settings), **build_feature_resources(settings)},
     )
 
 

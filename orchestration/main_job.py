@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from features.candles.schema import Timeframe
 from features.candles.store.base import CandleStore
-from orchestration.definitions import CANDLES_JOB, build_definitions
+from orchestration.definitions import CANDLES_JOB, FEATURES_JOB, TRAINING_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
 from orchestration.settings import Settings, apply_offline_env
@@ -48,6 +50,29 @@ class SymbolSummary:
 
 
 @dataclass(frozen=True)
+class FeatureSummary:
+    """Features after the main job: offline tables, the online store, the training set."""
+
+    tables: dict[str, int]
+    online: dict[str, str]
+    model_inputs: int
+    online_store: str
+    training_rows: int
+    training_path: str | None
+
+    def lines(self) -> list[str]:
+        """Describe what was materialized, for people."""
+        views = ", ".join(f"{view} {rows:,}" for view, rows in self.tables.items())
+        served = ", ".join(f"{symbol} @ {when}" for symbol, when in self.online.items())
+        return [
+            f"features: offline rows per view: {views}",
+            f"online store ({self.online_store}): {self.model_inputs} model inputs per symbol, "
+            f"newest {served or 'none'}",
+            f"training dataset: {self.training_rows:,} rows -> {self.training_path or '-'}",
+        ]
+
+
+@dataclass(frozen=True)
 class JobSummary:
     """Outcome of the main job."""
 
@@ -58,28 +83,46 @@ class JobSummary:
     checks: dict[str, bool]
     quarantined: int
     candles: list[SymbolSummary]
+    features: FeatureSummary | None = None
+    run_ids: tuple[str, ...] = field(default=())
 
 
-def run_main_job(settings: Settings, days: int | None = None) -> JobSummary:
-    """Ingest ``days`` days (default ``settings.history_days``) from ``settings.start_date``."""
+def run_main_job(
+    settings: Settings, days: int | None = None, echo: Callable[[str], Any] | None = print
+) -> JobSummary:
+    """Ingest ``days`` days (default ``settings.history_days``) from ``settings.start_date``.
+
+    Runs the candle job, then (when it succeeds) the feature job (SMC and MTF features, the
+    Feast registry, the online store) and the training-dataset job; ``echo`` gets a few lines
+    about the features (``None``: silent).
+    """
     apply_offline_env()
     prepare_dagster_home(settings)
     n_days = days or settings.history_days
     start = settings.start_date
     end = start + timedelta(days=n_days - 1)
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(CANDLES_JOB)
+    tags = partition_range_tags(start.isoformat(), end.isoformat(), list(settings.symbols))
+    results = []
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags=partition_range_tags(start.isoformat(), end.isoformat(), list(settings.symbols)),
-            run_config=QUIET_LOGS,
-            raise_on_error=False,
-        )
+        for name, run_tags in ((CANDLES_JOB, tags), (FEATURES_JOB, tags), (TRAINING_JOB, {})):
+            result = defs.resolve_job_def(name).execute_in_process(
+                instance=instance, tags=run_tags, run_config=QUIET_LOGS, raise_on_error=False
+            )
+            results.append(result)
+            if not result.success:
+                break
     checks = {
         f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+        for result in results
         for e in result.get_asset_check_evaluations()
     }
+    success = all(r.success for r in results) and len(results) == 3
+    features = _feature_summary(settings, results) if success else None
+    if features is not None and echo is not None:
+        for line in features.lines():
+            echo(line)
+    result = results[0]
     store: CandleStore = build_resources(settings)["candle_store"].store()
     quarantine = build_resources(settings)["app_home"].quarantine().read()
     summaries = []
@@ -97,11 +140,44 @@ def run_main_job(settings: Settings, days: int | None = None) -> JobSummary:
                 )
             )
     return JobSummary(
-        success=result.success,
+        success=success,
         run_id=result.run_id,
         start_date=start.isoformat(),
         end_date=end.isoformat(),
         checks=checks,
         quarantined=len(quarantine),
         candles=summaries,
+        features=features,
+        run_ids=tuple(r.run_id for r in results),
+    )
+
+
+def _feature_summary(settings: Settings, results: list[Any]) -> FeatureSummary:
+    """Summarize the feature tables, the served vectors and the training dataset."""
+    from features.feature_store import online_vector
+    from orchestration.resources.feast import build_feature_resources
+
+    resource = build_feature_resources(settings)["feature_store"]
+    tables, features = resource.tables(), resource.feature_set()
+    rows = {
+        view: sum(len(tables.read(view, symbol, columns=[])) for symbol in tables.symbols(view))
+        for view in features.views()
+    }
+    store = resource.store()
+    online = {}
+    for symbol in settings.symbols:
+        vector = online_vector(store, features, symbol)
+        online[symbol] = "-" if vector.known_at is None else f"{vector.known_at:%Y-%m-%d %H:%M}"
+    training_rows, training_path = 0, None
+    for event in results[-1].get_asset_materialization_events():
+        metadata = event.event_specific_data.materialization.metadata
+        training_rows = int(metadata["rows"].value)
+        training_path = str(metadata["path"].value)
+    return FeatureSummary(
+        tables=rows,
+        online=online,
+        model_inputs=len(features.model_columns),
+        online_store=settings.online_store,
+        training_rows=training_rows,
+        training_path=training_path,
     )

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     store: Literal["parquet", "postgres"] = "parquet"
     pg_dsn: SecretStr | None = None
 
+    # features and the Feast feature store (docs/features.md)
+    trading_timeframe: str = "5m"
+    online_store: Literal["sqlite", "redis", "postgres"] = "sqlite"
+    offline_store: Literal["asof", "file"] = "asof"
+    redis_url: SecretStr | None = None
+    feast_pg_dsn: SecretStr | None = None
+    feast_project: str = "smartmarket"
+    training_days: int = Field(default=30, ge=0)
+    label_horizon_bars: int = Field(default=12, ge=1)
+
     @field_validator("symbols", "timeframes", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
@@ -81,6 +91,13 @@ class Settings(BaseSettings):
         from features.candles.schema import Timeframe
 
         return [Timeframe.parse(tf).label for tf in value]
+
+    @field_validator("trading_timeframe")
+    @classmethod
+    def _known_trading_timeframe(cls, value: str) -> str:
+        from features.candles.schema import Timeframe
+
+        return Timeframe.parse(value).label
 
     @property
     def home_dir(self) -> Path:
@@ -101,6 +118,16 @@ class Settings(BaseSettings):
     def raw_dir(self) -> Path:
         """Raw input as received, per source and partition."""
         return self.home_dir / "raw"
+
+    @property
+    def feast_dir(self) -> Path:
+        """Feast repo folder: generated config, registry, online SQLite, offline tables."""
+        return self.home_dir / "feast"
+
+    @property
+    def features_dir(self) -> Path:
+        """Feature state (SMC stream snapshots) and training datasets."""
+        return self.home_dir / "features"
 
     @property
     def dagster_home(self) -> Path:

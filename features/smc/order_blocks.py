@@ -307,6 +307,7 @@ def _update_table(
     n: int,
     on_close: int,
     mitigation: float,
+    decay: float,
     brk_t0: int,
     cap: int,
     log: np.ndarray,
@@ -363,6 +364,7 @@ def _update_table(
             if state[r + _IN_ZONE] == 0.0:
                 state[r + _IN_ZONE] = 1.0
                 state[r + _TOUCHES] += 1.0
+                state[r + _BASE] *= decay  # the score carries the touch decay
                 touched += 1.0
                 tb.log_event(
                     log,
@@ -462,9 +464,9 @@ def _add_breaker(
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNT)
-def _strength(state: np.ndarray, r: int, n: int, decay: float, half_life: float) -> float:
+def _strength(state: np.ndarray, r: int, n: int, half_life: float) -> float:
     age = n - state[r + _CONF]
-    return 100.0 * state[r + _BASE] * decay ** state[r + _TOUCHES] * np.exp(-age * _LN2 / half_life)
+    return 100.0 * state[r + _BASE] * np.exp(-age * _LN2 / half_life)
 
 
 @njit(cache=True, **NO_REFCOUNT)
@@ -605,15 +607,57 @@ def step(
     hi, li, ci, a = h[i], lo[i], c[i], atr[i]
     # 1. Breakers, then blocks (which may add breakers tested only from the next bar).
     ev = _update_table(
-        state, bbull_t, 1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1, cap, log, logn
+        state,
+        bbull_t,
+        1.0,
+        tb.KIND_BREAKER,
+        hi,
+        li,
+        ci,
+        n,
+        on_close,
+        2.0,
+        decay,
+        -1,
+        cap,
+        log,
+        logn,
     )
     out[BRK_BULL + 2] = ev[0]
     ev = _update_table(
-        state, bbear_t, -1.0, tb.KIND_BREAKER, hi, li, ci, n, on_close, 2.0, -1, cap, log, logn
+        state,
+        bbear_t,
+        -1.0,
+        tb.KIND_BREAKER,
+        hi,
+        li,
+        ci,
+        n,
+        on_close,
+        2.0,
+        decay,
+        -1,
+        cap,
+        log,
+        logn,
     )
     out[BRK_BEAR + 2] = ev[0]
     ev = _update_table(
-        state, bull_t, 1.0, tb.KIND_OB, hi, li, ci, n, on_close, mitigation, bbear_t, cap, log, logn
+        state,
+        bull_t,
+        1.0,
+        tb.KIND_OB,
+        hi,
+        li,
+        ci,
+        n,
+        on_close,
+        mitigation,
+        decay,
+        bbear_t,
+        cap,
+        log,
+        logn,
     )
     out[BULL_EVENTS] = ev[0]
     out[BULL_EVENTS + 1] = ev[1]
@@ -629,6 +673,7 @@ def step(
         n,
         on_close,
         mitigation,
+        decay,
         bbull_t,
         cap,
         log,
@@ -730,7 +775,7 @@ def step(
             out[col + 2] = state[r + _TOUCHES]
             out[col + 3] = state[r + _DEPTH]
             out[col + 4] = n - state[r + _CONF]
-            out[col + 5] = _strength(state, r, n, decay, half_life)
+            out[col + 5] = _strength(state, r, n, half_life)
         else:
             for f in range(6):
                 out[col + f] = np.nan

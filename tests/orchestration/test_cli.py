@@ -99,10 +99,13 @@ def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     assert "SMARTMARKET_HISTORY_DAYS" in result.output
 
 
-def test_run_materializes_the_main_job_on_a_small_window(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", "--days", "2", "--home", str(tmp_path / "h")])
+def test_run_materializes_the_main_job_and_ends_with_a_backtest(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--days", "5", "--home", str(tmp_path / "h")])
 
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
-    assert "576" in result.output  # 2 days x 288 five-minute candles per symbol
+    assert "1,440" in result.output  # 5 days x 288 five-minute candles per symbol
+    assert "backtest BTC/USDT" in result.output
+    assert "buy_and_hold_return=" in result.output
     assert (tmp_path / "h" / "dagster" / "dagster.yaml").exists()
+    assert (tmp_path / "h" / "backtest" / "report.html").exists()

@@ -30,13 +30,15 @@ def test_definitions_load(settings: Settings) -> None:
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def(CANDLES_JOB) is not None
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    timeframes = ("5m", "15m", "1h", "4h", "1d")
     assert keys == {
         "raw_candles",
-        "candles_5m",
-        "candles_15m",
-        "candles_1h",
-        "candles_4h",
-        "candles_1d",
+        *(f"candles_{tf}" for tf in timeframes),
+        *(f"smc_features_{tf}" for tf in timeframes),
+        "mtf_features",
+        "feast_registry",
+        "online_features",
+        "training_dataset",
     }
 
 
