@@ -15,6 +15,7 @@ import pandas as pd
 
 from features.candles.schema import Timeframe
 from features.candles.store.base import CandleStore
+from orchestration.assets.features import TRAINING_DATASET
 from orchestration.definitions import CANDLES_JOB, FEATURES_JOB, TRAINING_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
@@ -170,9 +171,11 @@ def _feature_summary(settings: Settings, results: list[Any]) -> FeatureSummary:
         online[symbol] = "-" if vector.known_at is None else f"{vector.known_at:%Y-%m-%d %H:%M}"
     training_rows, training_path = 0, None
     for event in results[-1].get_asset_materialization_events():
-        metadata = event.event_specific_data.materialization.metadata
-        training_rows = int(metadata["rows"].value)
-        training_path = str(metadata["path"].value)
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key != TRAINING_DATASET:
+            continue
+        training_rows = int(materialization.metadata["rows"].value)
+        training_path = str(materialization.metadata["path"].value)
     return FeatureSummary(
         tables=rows,
         online=online,
