@@ -238,6 +238,7 @@ def pipeline_case(days: int) -> dict[str, Any]:
 
     import dagster as dg
 
+    from orchestration.assets.features import TRAINING_DATASET
     from orchestration.definitions import (
         CANDLES_JOB,
         FEATURES_JOB,
@@ -275,8 +276,9 @@ def pipeline_case(days: int) -> dict[str, Any]:
                     row["failed"] = job
                     break
                 for event in result.get_asset_materialization_events():
-                    meta = event.event_specific_data.materialization.metadata  # type: ignore[union-attr]
-                    if job == TRAINING_JOB:
+                    materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+                    meta = materialization.metadata
+                    if materialization.asset_key == TRAINING_DATASET:
                         row["training_rows"] = int(meta["rows"].value)
                         row["training_inputs"] = int(meta["inputs"].value)
         row["features_plus_training_s"] = round(
