@@ -3,8 +3,8 @@
 One bar is one call of :func:`_bar`: it advances the ATR, then each concept in dependency order
 (swings before structure, structure before order blocks, ...), each writing its columns into its
 slice of a scratch row and reading what it needs of the earlier slices. The batch path
-(:func:`run`) calls ``_bar`` for every bar and copies each row into a ``(bars, columns)`` array,
-which becomes the output frame without a copy. The stream (:mod:`features.smc.stream`) calls the
+(:func:`run`) calls ``_bar`` for every bar on the rows of a ``(bars, columns)`` array, which
+becomes the output frame without a copy. The stream (:mod:`features.smc.stream`) calls the
 same ``_bar`` on a sliding window of the last bars. Because both paths run the same steps on the
 same state, batch equals stream and prefix invariance hold by construction (and are tested).
 
@@ -143,17 +143,13 @@ def run(
     within ``headroom`` rows of full (the caller grows it and resumes from there).
     """
     s = _split(state, s_off)
-    row = np.empty(c_off[-1])
-    r = _split(row, c_off)
     nb = ts.shape[0]
-    ncol = row.shape[0]
     for i in range(i0, nb):
         if log.shape[0] > 0 and logn[0] + headroom > log.shape[0]:
             return i
+        # Every step writes all its columns every bar, so it writes straight into the output.
+        r = _split(out[j0 + (i - i0)], c_off)
         _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
-        dst = out[j0 + (i - i0)]
-        for k in range(ncol):
-            dst[k] = row[k]
     return nb
 
 

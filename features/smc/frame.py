@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from features.smc.atr import atr_series
 from features.smc.validate import candle_arrays
@@ -24,3 +26,42 @@ def prepare(
 def module_frame(candles: pd.DataFrame, out_t: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
     """Wrap a ``(columns, bars)`` kernel output as a frame on the candles' index, without a copy."""
     return pd.DataFrame(out_t.T, index=candles.index, columns=list(columns), copy=False)
+
+
+# Not cached: numba cannot cache a function that takes another as an argument. The steps it calls
+# are cached, so compiling this loop per step takes a fraction of a second.
+@njit
+def _run_step(
+    step: Any,
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    atr: np.ndarray,
+    state: np.ndarray,
+    params: Any,
+    n_cols: int,
+) -> np.ndarray:
+    out = np.full((ts.shape[0], n_cols), np.nan)
+    for i in range(ts.shape[0]):
+        step(i, i, ts, o, h, lo, c, v, atr, state, params, out[i])
+    return out
+
+
+def step_frame(
+    candles: pd.DataFrame,
+    arrays: tuple[np.ndarray, ...],
+    step: Any,
+    state: np.ndarray,
+    params: Any,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """Run one concept's ``step`` alone over ``arrays`` (``ts, o, h, l, c, v, atr``); frame it.
+
+    The standalone ``compute`` of the concepts that need no other concept's row.
+    """
+    ts, o, h, lo, c, v, atr = arrays
+    out = _run_step(step, ts, o, h, lo, c, v, atr, state, params, len(columns))
+    return pd.DataFrame(out, index=candles.index, columns=list(columns), copy=False)

@@ -17,18 +17,13 @@ candle ``body >= min_range_atr * ATR``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from features.smc.atr import atr_series
-from features.smc.validate import candle_arrays
-
-# Steps and their helpers touch no reference-counted objects, so numba's reference counting is off
-# for them: a call that passes a dozen arrays then costs nothing instead of ~40 ns per bar.
-NO_REFCOUNT: dict[str, Any] = {"_nrt": False}
+from features.smc.frame import prepare, step_frame
+from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
     "pat_engulfing",
@@ -138,7 +133,7 @@ def _strength(shape: float, size_range: float, a: float, volume_score: float) ->
     return 0.5 * min(1.0, max(0.0, shape)) + 0.25 * size + 0.25 * volume_score
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def step(
     i: int,
     n: int,
@@ -295,29 +290,8 @@ def step(
             out[22] = _strength(shape, rng, a, vol_score)
 
 
-@njit(cache=True)
-def _run(
-    ts: np.ndarray,
-    op: np.ndarray,
-    hi: np.ndarray,
-    lo: np.ndarray,
-    cl: np.ndarray,
-    vol: np.ndarray,
-    atr: np.ndarray,
-    state: np.ndarray,
-    params: Params,
-    n_cols: int,
-) -> np.ndarray:
-    out = np.full((ts.shape[0], n_cols), np.nan)
-    for i in range(ts.shape[0]):
-        step(i, i, ts, op, hi, lo, cl, vol, atr, state, params, out[i])
-    return out
-
-
 def compute(candles: pd.DataFrame, cfg: PatternsConfig | None = None) -> pd.DataFrame:
     """Return the pattern columns for every bar (reference batch path, Wilder ATR)."""
     cfg = cfg or PatternsConfig()
-    ts, op, hi, lo, cl, vol = candle_arrays(candles, 1)
-    atr = atr_series(hi, lo, cl, cfg.atr_period)
-    out = _run(ts, op, hi, lo, cl, vol, atr, init_state(cfg), make_params(cfg), len(COLUMNS))
-    return pd.DataFrame(out, index=candles.index, columns=list(COLUMNS), copy=False)
+    arrays = prepare(candles, cfg.atr_period)
+    return step_frame(candles, arrays, step, init_state(cfg), make_params(cfg), COLUMNS)

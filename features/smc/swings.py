@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from features.smc.frame import module_frame, prepare
+from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
 LEVELS = ("int", "ext")
@@ -183,31 +183,10 @@ def step(
     _level_step(i, n, h, lo, c[i], atr[i], sl, sr, state, _S_WIDTH, out, LEVEL_WIDTH)
 
 
-@njit(cache=True)
-def _loop(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    state: np.ndarray,
-    params: tuple[int, int, int, int],
-    out: np.ndarray,
-) -> None:
-    row = np.empty(out.shape[0])
-    for i in range(ts.shape[0]):
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row)
-        out[:, i] = row
-
-
 def compute(
     candles: pd.DataFrame, cfg: SwingsConfig | None = None, *, atr_period: int = 14
 ) -> pd.DataFrame:
     """Return the swing columns for every bar (reference batch path of this module alone)."""
     cfg = cfg or SwingsConfig()
-    ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
-    _loop(ts, o, h, lo, c, v, atr, init_state(cfg), make_params(cfg), out)
-    return module_frame(candles, out, COLUMNS)
+    arrays = prepare(candles, atr_period)
+    return step_frame(candles, arrays, step, init_state(cfg), make_params(cfg), COLUMNS)

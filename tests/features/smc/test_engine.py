@@ -276,3 +276,20 @@ def test_stream_equals_batch_on_generated_candles(steps: list) -> None:
     values = frame.to_numpy()
     rows = [stream.update_array(t, values[k]) for k, t in enumerate(frame.index.asi8)]
     np.testing.assert_array_equal(np.vstack(rows), compute_smc(frame, SMALL).to_numpy())
+
+
+@pytest.mark.parametrize("cfg", [SMCConfig(), SMALL], ids=["default", "small"])
+def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
+    """The batch kernel writes rows straight into uninitialised output: nothing may be left."""
+    lay = engine.layout(cfg)
+    ts, o, h, lo, c, v = candle_arrays(GAPPY, cfg.bar.ns)
+    rows = []
+    for fill in (np.inf, -np.inf):
+        out = np.full((ts.shape[0], len(lay.columns)), fill)
+        log, logn = tb.no_log()
+        atr = np.empty(ts.shape[0])
+        args = (ts, o, h, lo, c, v, atr, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
+        engine.run(*args, lay.params, out, log, logn, 0)
+        rows.append(out)
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert not np.isinf(rows[0]).any()
