@@ -43,10 +43,11 @@ def _run_step(
     state: np.ndarray,
     params: Any,
     n_cols: int,
+    extra: tuple[Any, ...],
 ) -> np.ndarray:
     out = np.full((ts.shape[0], n_cols), np.nan)
     for i in range(ts.shape[0]):
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, out[i])
+        step(i, i, ts, o, h, lo, c, v, atr, state, params, out[i], *extra)
     return out
 
 
@@ -57,11 +58,13 @@ def step_frame(
     state: np.ndarray,
     params: Any,
     columns: Sequence[str],
+    extra: tuple[Any, ...] = (),
 ) -> pd.DataFrame:
     """Run one concept's ``step`` alone over ``arrays`` (``ts, o, h, l, c, v, atr``); frame it.
 
-    The standalone ``compute`` of the concepts that need no other concept's row.
+    The standalone ``compute`` of the concepts that need no other concept's row; ``extra`` are
+    the step's arguments after its output row (the event log).
     """
     ts, o, h, lo, c, v, atr = arrays
-    out = _run_step(step, ts, o, h, lo, c, v, atr, state, params, len(columns))
+    out = _run_step(step, ts, o, h, lo, c, v, atr, state, params, len(columns), extra)
     return pd.DataFrame(out, index=candles.index, columns=list(columns), copy=False)

@@ -18,7 +18,7 @@ import pandas as pd
 from numba import njit
 
 from features.smc import tables as tb
-from features.smc.frame import module_frame, prepare
+from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
@@ -442,34 +442,11 @@ def step(
         out[col + 1] = tb.count(state, t0)
 
 
-@njit(cache=True)
-def _loop(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    state: np.ndarray,
-    params: tuple[float, int, int, int],
-    out: np.ndarray,
-    log: np.ndarray,
-    logn: np.ndarray,
-) -> None:
-    row = np.empty(out.shape[0])
-    for i in range(ts.shape[0]):
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row, log, logn)
-        out[:, i] = row
-
-
 def compute(
     candles: pd.DataFrame, cfg: FVGConfig | None = None, *, atr_period: int = 14
 ) -> pd.DataFrame:
     """Return the FVG columns for every bar (reference batch path)."""
     cfg = cfg or FVGConfig()
-    ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
-    log, logn = tb.no_log()
-    _loop(ts, o, h, lo, c, v, atr, init_state(cfg), make_params(cfg), out, log, logn)
-    return module_frame(candles, out, COLUMNS)
+    arrays = prepare(candles, atr_period)
+    state, params = init_state(cfg), make_params(cfg)
+    return step_frame(candles, arrays, step, state, params, COLUMNS, tb.no_log())

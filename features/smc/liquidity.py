@@ -27,7 +27,7 @@ from numba import njit
 
 from features.candles.schema import Timeframe
 from features.smc import tables as tb
-from features.smc.frame import module_frame, prepare
+from features.smc.frame import prepare, step_frame
 from features.smc.swings import is_pivot_high, is_pivot_low
 from features.smc.tables import NO_REFCOUNT
 
@@ -603,35 +603,12 @@ def step(
     )
 
 
-@njit(cache=True)
-def _loop(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    state: np.ndarray,
-    params: tuple[int, float, float, int, int],
-    out: np.ndarray,
-    log: np.ndarray,
-    logn: np.ndarray,
-) -> None:
-    row = np.empty(out.shape[0])
-    for i in range(ts.shape[0]):
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row, log, logn)
-        out[:, i] = row
-
-
 def compute(
     candles: pd.DataFrame, cfg: LiquidityConfig | None = None, *, atr_period: int = 14
 ) -> pd.DataFrame:
     """Return the liquidity columns for every bar (reference batch path)."""
     cfg = cfg or LiquidityConfig()
     tf_ns = Timeframe.parse(cfg.timeframe).ns
-    ts, o, h, lo, c, v, atr = prepare(candles, atr_period, tf_ns)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
-    log, logn = tb.no_log()
-    _loop(ts, o, h, lo, c, v, atr, init_state(cfg), make_params(cfg), out, log, logn)
-    return module_frame(candles, out, COLUMNS)
+    arrays = prepare(candles, atr_period, tf_ns)
+    state, params = init_state(cfg), make_params(cfg)
+    return step_frame(candles, arrays, step, state, params, COLUMNS, tb.no_log())
