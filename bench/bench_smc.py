@@ -6,7 +6,8 @@ synthetic candles when the folder is absent):
 - ``compute_smc`` (the full feature set): median of several runs after warm-up; the one-time
   compile (empty numba cache) and the cache load are measured separately, each in a fresh
   interpreter;
-- the reference package's full set (all 8 indicators) on the same candles, and the speed ratio;
+- the reference package's full set on the same candles (all 8 indicators, its sessions for each
+  of its 8 named windows, previous high/low for day and week), and the speed ratio;
 - ``SMCStream.update``: median / p99 / max latency per bar;
 - batch peak memory: the growth of the resident set (``VmHWM`` after resetting it through
   ``/proc/self/clear_refs``; ``ru_maxrss`` elsewhere) during one ``compute_smc`` call, in a
@@ -45,6 +46,17 @@ DATA_ENV = "SMARTMARKET_DATA_DIR"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 REFERENCE_SWING_LENGTH = 50  # the package's default
+REFERENCE_LEVEL_TIMEFRAMES = ("1D", "1W")
+REFERENCE_SESSIONS = (  # every named window of the package's ``sessions``
+    "Sydney",
+    "Tokyo",
+    "London",
+    "New York",
+    "Asian kill zone",
+    "London open kill zone",
+    "New York kill zone",
+    "london close kill zone",
+)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -77,21 +89,30 @@ def _reference() -> Any:
 
 
 def reference_full_set(candles: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Run all 8 indicators of the reference package; return their frames."""
+    """Run the reference package's full set; return its frames by name.
+
+    All 8 indicators; ``sessions`` (one window per call) for each of its 8 named sessions and
+    kill zones, and ``previous_high_low`` for the day and the week: the windows and levels
+    ``compute_smc`` also gives (its 4 sessions and 5 kill zones, PDH/PDL and PWH/PWL, in one
+    pass).
+    """
     smc = _reference()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shl = smc.swing_highs_lows(candles, swing_length=REFERENCE_SWING_LENGTH)
-        return {
+        frames = {
             "fvg": smc.fvg(candles),
             "swing_highs_lows": shl,
             "bos_choch": smc.bos_choch(candles, shl),
             "ob": smc.ob(candles, shl),
             "liquidity": smc.liquidity(candles, shl),
-            "previous_high_low": smc.previous_high_low(candles, "1D"),
-            "sessions": smc.sessions(candles.copy(), "London"),
             "retracements": smc.retracements(candles, shl),
         }
+        for timeframe in REFERENCE_LEVEL_TIMEFRAMES:
+            frames[f"previous_high_low {timeframe}"] = smc.previous_high_low(candles, timeframe)
+        for session in REFERENCE_SESSIONS:
+            frames[f"sessions {session}"] = smc.sessions(candles.copy(), session)
+        return frames
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -300,7 +321,13 @@ def run() -> list[dict[str, Any]]:
     ref_s, reference = _timed(lambda: reference_full_set(candles))
     ref_cols = sum(frame.shape[1] for frame in reference.values())
     rows += [
-        _row("smartmoneyconcepts full set", ref_s, "s", f"8 indicators, {ref_cols} cols, 1 run"),
+        _row(
+            "smartmoneyconcepts full set",
+            ref_s,
+            "s",
+            f"8 indicators ({len(REFERENCE_SESSIONS)} session windows, "
+            f"{len(REFERENCE_LEVEL_TIMEFRAMES)} level timeframes), {ref_cols} cols, 1 run",
+        ),
         _row("speed ratio", ref_s / ours_s, "x", "reference time / compute_smc median"),
     ]
 
