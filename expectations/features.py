@@ -34,8 +34,8 @@ N_INFINITE = "n_infinite"
 N_MISSING = "n_missing_required"
 N_OUT_OF_RANGE = "n_out_of_range"
 SUITE_NAME = "feature_table"
-# Relative slack on range bounds: float rounding may land a bounded value one ulp outside
-# (an RSI of 100.00000000000001); anything beyond this is a real violation.
+# Relative slack on range bounds: float rounding may land a bounded value (a smoothed oscillator)
+# one ulp outside; anything beyond this is a real violation.
 RANGE_TOLERANCE = 1e-9
 EXPECTED_ROWS = "expected_rows"
 

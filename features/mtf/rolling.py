@@ -63,7 +63,8 @@ def rolling_rsi(close: np.ndarray, w: int) -> np.ndarray:
         if np.isnan(gain) or np.isnan(loss):
             continue
         total = gain + loss
-        out[t] = 50.0 if total == 0.0 else 100.0 * gain / total
+        # gain / total <= 1 exactly (gain <= total), so the RSI never rounds past 100.
+        out[t] = 50.0 if total == 0.0 else 100.0 * (gain / total)
     return out
 
 

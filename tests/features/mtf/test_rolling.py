@@ -124,3 +124,12 @@ def test_each_value_is_bit_identical_when_computed_from_its_window_alone(
     assert window[-1] == full[start + need - 1] or (
         np.isnan(window[-1]) and np.isnan(full[start + need - 1])
     )
+
+
+def test_rsi_stays_within_0_and_100_exactly() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        rising = np.cumsum(np.abs(rng.standard_normal(300)) * rng.uniform(1e-3, 1e3)) + 1.0
+        rsi = rolling_rsi(rising, 14)
+        assert np.nanmax(rsi) == 100.0
+        assert np.nanmin(rolling_rsi(rising[::-1], 14)) == 0.0
