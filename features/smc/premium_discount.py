@@ -20,7 +20,6 @@ import pandas as pd
 from numba import njit
 
 from features.smc import swings
-from features.smc.frame import module_frame, prepare
 from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
@@ -150,29 +149,6 @@ def step(
     out[EQ_DIST] = (ci - out[EQ]) / atr[i]
 
 
-@njit(cache=True)
-def _loop(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    sw_state: np.ndarray,
-    sw_params: tuple[int, int, int, int],
-    state: np.ndarray,
-    params: tuple[int, float, float, float],
-    out: np.ndarray,
-) -> None:
-    sw = np.empty(len(swings.COLUMNS))
-    row = np.empty(out.shape[0])
-    for i in range(ts.shape[0]):
-        swings.step(i, i, ts, o, h, lo, c, v, atr, sw_state, sw_params, sw)
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row, sw)
-        out[:, i] = row
-
-
 def compute(
     candles: pd.DataFrame,
     cfg: PremiumDiscountConfig | None = None,
@@ -182,21 +158,5 @@ def compute(
 ) -> pd.DataFrame:
     """Return the premium/discount columns for every bar (reference batch path, with swings)."""
     cfg = cfg or PremiumDiscountConfig()
-    swings_cfg = swings_cfg or swings.SwingsConfig()
-    ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
-    _loop(
-        ts,
-        o,
-        h,
-        lo,
-        c,
-        v,
-        atr,
-        swings.init_state(swings_cfg),
-        swings.make_params(swings_cfg),
-        init_state(cfg),
-        make_params(cfg),
-        out,
-    )
-    return module_frame(candles, out, COLUMNS)
+    state, params = init_state(cfg), make_params(cfg)
+    return swings.with_swings_frame(candles, step, state, params, COLUMNS, swings_cfg, atr_period)

@@ -18,7 +18,6 @@ import pandas as pd
 from numba import njit
 
 from features.smc import swings
-from features.smc.frame import module_frame, prepare
 from features.smc.tables import NO_REFCOUNT
 
 LEVELS = swings.LEVELS
@@ -172,29 +171,6 @@ def step(
         )
 
 
-@njit(cache=True)
-def _loop(
-    ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    sw_state: np.ndarray,
-    sw_params: tuple[int, int, int, int],
-    state: np.ndarray,
-    params: tuple[int],
-    out: np.ndarray,
-) -> None:
-    sw = np.empty(len(swings.COLUMNS))
-    row = np.empty(out.shape[0])
-    for i in range(ts.shape[0]):
-        swings.step(i, i, ts, o, h, lo, c, v, atr, sw_state, sw_params, sw)
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row, sw)
-        out[:, i] = row
-
-
 def compute(
     candles: pd.DataFrame,
     cfg: StructureConfig | None = None,
@@ -204,21 +180,5 @@ def compute(
 ) -> pd.DataFrame:
     """Return the structure columns for every bar (reference batch path, with its swings)."""
     cfg = cfg or StructureConfig()
-    swings_cfg = swings_cfg or swings.SwingsConfig()
-    ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
-    _loop(
-        ts,
-        o,
-        h,
-        lo,
-        c,
-        v,
-        atr,
-        swings.init_state(swings_cfg),
-        swings.make_params(swings_cfg),
-        init_state(cfg),
-        make_params(cfg),
-        out,
-    )
-    return module_frame(candles, out, COLUMNS)
+    state, params = init_state(cfg), make_params(cfg)
+    return swings.with_swings_frame(candles, step, state, params, COLUMNS, swings_cfg, atr_period)

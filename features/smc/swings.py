@@ -9,7 +9,9 @@ wins); pivot lows mirror this. It is confirmed, and every output about it appear
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -190,3 +192,50 @@ def compute(
     cfg = cfg or SwingsConfig()
     arrays = prepare(candles, atr_period)
     return step_frame(candles, arrays, step, init_state(cfg), make_params(cfg), COLUMNS)
+
+
+# Not cached: it takes the dependent step as an argument (see ``frame._run_step``).
+@njit
+def _run_with_swings(
+    dependent: Any,
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    atr: np.ndarray,
+    sw_state: np.ndarray,
+    sw_params: tuple[int, int, int, int],
+    state: np.ndarray,
+    params: Any,
+    n_cols: int,
+) -> np.ndarray:
+    sw = np.empty(len(COLUMNS))
+    out = np.full((ts.shape[0], n_cols), np.nan)
+    for i in range(ts.shape[0]):
+        step(i, i, ts, o, h, lo, c, v, atr, sw_state, sw_params, sw)
+        dependent(i, i, ts, o, h, lo, c, v, atr, state, params, out[i], sw)
+    return out
+
+
+def with_swings_frame(
+    candles: pd.DataFrame,
+    dependent: Any,
+    state: np.ndarray,
+    params: Any,
+    columns: Sequence[str],
+    cfg: SwingsConfig | None = None,
+    atr_period: int = 14,
+) -> pd.DataFrame:
+    """Run a concept whose step reads this bar's swing row, after the swings; frame its columns.
+
+    The standalone ``compute`` of structure and premium/discount.
+    """
+    cfg = cfg or SwingsConfig()
+    ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
+    sw_state, sw_params = init_state(cfg), make_params(cfg)
+    out = _run_with_swings(
+        dependent, ts, o, h, lo, c, v, atr, sw_state, sw_params, state, params, len(columns)
+    )
+    return pd.DataFrame(out, index=candles.index, columns=list(columns), copy=False)
