@@ -26,12 +26,9 @@ warm-up they need. Domain code only: numpy, pandas, pyarrow.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.candles.schema import OHLCV, CandleDataError, Timeframe
+from features.files import exclusive, replacing
 from features.mtf import MTFConfig, compute_mtf, input_window
 from features.smc import SMCConfig, SMCStream
 
@@ -180,23 +178,6 @@ def _utc(value: pd.Timestamp | str | None, what: str) -> pd.Timestamp | None:
     return stamp.tz_convert("UTC")
 
 
-@contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``folder/.lock`` (no-op without ``fcntl``)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _to_arrow(table: pd.DataFrame) -> pa.Table:
     arrays: dict[str, pa.Array] = {
         ENTITY: pa.array(table[ENTITY].astype(str).to_numpy(), type=pa.string()),
@@ -218,12 +199,8 @@ def _to_arrow(table: pd.DataFrame) -> pa.Table:
 
 
 def _write_atomic(path: Path, table: pa.Table) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with replacing(path) as tmp:
         pq.write_table(table, tmp, compression="snappy")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class FeatureTables:
@@ -296,7 +273,7 @@ class FeatureTables:
         keys = [str(k) for k in np.arange(first, last + 1)]
         series = self._series(view, symbol)
         written = 0
-        with _exclusive(series):
+        with exclusive(series):
             for key in keys:
                 p_lo, p_hi = _period_bounds(key)
                 part = table[(opened >= p_lo) & (opened < p_hi)] if len(table) else table
@@ -400,15 +377,8 @@ class StreamSnapshots:
         meta: SnapshotMeta,
     ) -> None:
         """Store the snapshot taken at the end of ``day`` (atomically)."""
-        path = self._path(timeframe, symbol, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as handle:
-                pickle.dump({"snapshot": dict(snapshot), "meta": meta}, handle, protocol=5)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with replacing(self._path(timeframe, symbol, day)) as tmp, open(tmp, "wb") as handle:
+            pickle.dump({"snapshot": dict(snapshot), "meta": meta}, handle, protocol=5)
 
     def load(
         self, timeframe: Timeframe, symbol: str, day: pd.Timestamp

@@ -8,8 +8,6 @@ replaces its file (atomic rename), so re-running a window is idempotent.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -28,6 +26,7 @@ from features.candles.validate import (
     empty_quarantine,
     reason_kind,
 )
+from features.files import replacing
 
 PARTITION = "partition"
 _SUFFIX = ".parquet"
@@ -100,15 +99,8 @@ class _PartitionedParquet:
     @staticmethod
     def _write_atomic(table: pa.Table, path: Path) -> None:
         """Write ``table`` to ``path`` so that readers see the old or the new file, whole."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def partitions(self, source: str, symbol: str, timeframe: Timeframe | str) -> list[str]:
         """List the stored partition keys of one source, symbol and timeframe."""

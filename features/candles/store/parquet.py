@@ -16,10 +16,6 @@ files. On platforms without ``fcntl`` (Windows) one writer per series is assumed
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -30,6 +26,7 @@ import pyarrow.parquet as pq
 
 from features.candles.schema import OHLCV, CandleDataError, Timeframe, empty_candles
 from features.candles.store._frame import CandleArrays, to_arrays, to_frame, to_utc_ns
+from features.files import exclusive, replacing
 
 PART_FILE = "part.parquet"
 _HOUR = 3600
@@ -99,8 +96,7 @@ def _write_file(path: Path, block: CandleArrays) -> None:
     arrays = [pa.array(block.ts.view("datetime64[ns]"), type=_TS_TYPE)]
     arrays += [pa.array(block.values[:, j]) for j in range(len(OHLCV))]
     table = pa.Table.from_arrays(arrays, schema=_SCHEMA)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with replacing(path) as tmp:
         pq.write_table(
             table,
             tmp,
@@ -108,26 +104,6 @@ def _write_file(path: Path, block: CandleArrays) -> None:
             use_dictionary=False,
             column_encoding={"ts": "DELTA_BINARY_PACKED"},
         )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``folder/.lock`` (no-op without ``fcntl``)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class ParquetCandleStore:
@@ -168,7 +144,7 @@ class ParquetCandleStore:
         cuts = np.flatnonzero(periods[1:] != periods[:-1]) + 1
         starts = np.concatenate([[0], cuts])
         ends = np.concatenate([cuts, [len(block)]])
-        with _exclusive(series):
+        with exclusive(series):
             for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
                 folder = series / f"period={periods[lo]}"
                 folder.mkdir(parents=True, exist_ok=True)
