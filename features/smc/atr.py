@@ -1,7 +1,10 @@
 """Average true range (Wilder), as a numba step shared by every SMC concept.
 
 State layout (float64[ATR_STATE]): ``[prev_close, atr, count, tr_sum]``. The ATR is ``nan`` until
-``period`` true ranges have been seen; then it is their mean, smoothed by Wilder's rule after.
+``period`` true ranges have been seen; then it is their mean, smoothed by Wilder's rule after. It
+is also ``nan`` while it is 0 (a market with no range at all, e.g. a halted or untraded pair
+printing one price): nothing can be measured in ATRs then, so every ATR-scaled value is ``nan``
+as in the warm-up, never infinite.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def atr_step(high: float, low: float, close: float, period: int, state: np.ndarr
         state[1] = (state[3] + tr) / period
     else:
         state[1] = (state[1] * (period - 1) + tr) / period
-    return state[1]
+    return state[1] if state[1] > 0.0 else np.nan
 
 
 @njit(cache=True)

@@ -41,6 +41,29 @@ def random_candles(
     return frame
 
 
+def tick_grid_candles(n: int, seed: int, *, tick: float, p_flat: float) -> pd.DataFrame:
+    """Return ``n`` candles on a coarse price grid where a ``p_flat`` share of moves is zero.
+
+    Illiquid or halted markets: runs of one-price bars (zero true range, so a zero ATR), equal
+    highs and lows everywhere, zero volumes.
+    """
+    rng = np.random.default_rng(seed)
+    move = rng.choice([-1, 0, 1], size=n, p=[(1 - p_flat) / 2, p_flat, (1 - p_flat) / 2])
+    mid = 100.0 + tick * np.cumsum(move)
+
+    def jitter(low: int) -> np.ndarray:
+        return tick * rng.integers(low, 2, n) * (rng.random(n) > p_flat)
+
+    open_ = mid + jitter(-1)
+    close = mid + jitter(-1)
+    high = np.maximum(open_, close) + jitter(0)
+    low = np.minimum(open_, close) - jitter(0)
+    index = pd.date_range(START, periods=n, freq="5min", tz="UTC", name="ts")
+    volume = rng.integers(0, 3, n).astype(float)
+    data = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    return pd.DataFrame(data, index=index)
+
+
 def candles(
     rows: Sequence[Sequence[float]],
     *,

@@ -34,7 +34,7 @@ from features.smc.order_blocks import OrderBlocksConfig
 from features.smc.structure import StructureConfig
 from features.smc.swings import SwingsConfig
 from features.smc.validate import candle_arrays
-from tests.features.smc.smc_helpers import assert_same, random_candles
+from tests.features.smc.smc_helpers import assert_same, random_candles, tick_grid_candles
 
 SERIES = random_candles(6000, seed=7)
 GAPPY = random_candles(3000, seed=11, gaps=True)
@@ -293,3 +293,26 @@ def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
         rows.append(out)
     np.testing.assert_array_equal(rows[0], rows[1])
     assert not np.isinf(rows[0]).any()
+
+
+def test_a_market_printing_one_price_has_no_atr_and_no_infinities() -> None:
+    index = pd.date_range("2024-03-04", periods=600, freq="5min", tz="UTC", name="ts")
+    one_price = pd.DataFrame(
+        {"open": 100.0, "high": 100.0, "low": 100.0, "close": 100.0, "volume": 0.0}, index=index
+    )
+    one_price.iloc[300:, :4] = 101.0  # one jump, then flat again
+    result = compute_smc(one_price)
+    atr = result["ctx_atr"]
+    assert atr.iloc[:300].isna().all()  # a zero ATR is no ATR: nothing is scaled by it
+    assert (atr.iloc[300:] > 0).all()  # the jump's range, decaying
+    assert result["swing_int_high_dist"].iloc[:300].isna().all()
+    assert not np.isinf(result.to_numpy()).any()
+    assert result["smc_warm"].iloc[-1] == 1.0
+    assert_same(SMCStream().update_frame(one_price), result)
+
+
+@pytest.mark.parametrize("p_flat", [0.5, 0.9, 0.99])
+@pytest.mark.parametrize("seed", range(4))
+def test_tick_grid_markets_never_raise_nor_give_infinities(seed: int, p_flat: float) -> None:
+    result = compute_smc(tick_grid_candles(3000, seed, tick=0.5, p_flat=p_flat))
+    assert not np.isinf(result.to_numpy()).any()
