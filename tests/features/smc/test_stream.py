@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.candles.schema import CandleDataError
-from features.smc import SMCConfig, SMCStream, columns, compute_smc
+from features.smc import SMCConfig, SMCStream, columns, compute_smc, iter_smc
 from tests.features.smc.smc_helpers import random_candles
 
 FRAME = random_candles(400, seed=9)
@@ -135,3 +135,20 @@ def test_restore_refuses_a_foreign_or_mismatched_snapshot() -> None:
 def test_update_array_checks_values_too() -> None:
     with pytest.raises(CandleDataError, match="high is below"):
         SMCStream().update_array(FRAME.index.asi8[0], np.array([10.0, 9.0, 8.0, 10.0, 1.0]))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 399, 400, 10_000])
+def test_iter_smc_yields_the_rows_of_compute_smc_chunk_by_chunk(chunk: int) -> None:
+    parts = list(iter_smc(FRAME, chunk_bars=chunk))
+    assert [len(p) for p in parts[:-1]] == [chunk] * (len(parts) - 1)
+    pd.testing.assert_frame_equal(pd.concat(parts), compute_smc(FRAME))
+
+
+def test_iter_smc_refuses_bad_input_like_compute_smc() -> None:
+    with pytest.raises(ValueError, match="chunk_bars"):
+        next(iter_smc(FRAME, chunk_bars=0))
+    with pytest.raises(CandleDataError, match="empty"):
+        next(iter_smc(FRAME.iloc[:0]))
+    unsorted = pd.concat([FRAME.iloc[:150], FRAME.iloc[100:200]])
+    with pytest.raises(CandleDataError):
+        list(iter_smc(unsorted, chunk_bars=120))
