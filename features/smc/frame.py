@@ -23,11 +23,6 @@ def prepare(
     return ts, o, h, lo, c, v, atr_series(h, lo, c, atr_period)
 
 
-def module_frame(candles: pd.DataFrame, out_t: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
-    """Wrap a ``(columns, bars)`` kernel output as a frame on the candles' index, without a copy."""
-    return pd.DataFrame(out_t.T, index=candles.index, columns=list(columns), copy=False)
-
-
 # Not cached: numba cannot cache a function that takes another as an argument. The steps it calls
 # are cached, so compiling this loop per step takes a fraction of a second.
 @njit

@@ -33,7 +33,7 @@ from numba import njit
 from features.smc import displacement, structure, swings
 from features.smc import fvg as fvg_mod
 from features.smc import tables as tb
-from features.smc.frame import module_frame, prepare
+from features.smc.frame import prepare
 from features.smc.tables import NO_REFCOUNT
 
 COLUMNS: tuple[str, ...] = (
@@ -819,14 +819,12 @@ def _loop(
     st = np.empty(len(structure.COLUMNS))
     dp = np.empty(len(displacement.COLUMNS))
     fv = np.empty(len(fvg_mod.COLUMNS))
-    row = np.empty(out.shape[0])
     for i in range(ts.shape[0]):
         swings.step(i, i, ts, o, h, lo, c, v, atr, sw_s, sw_p, sw)
         structure.step(i, i, ts, o, h, lo, c, v, atr, st_s, st_p, st, sw)
         displacement.step(i, i, ts, o, h, lo, c, v, atr, disp_s, disp_p, dp)
         fvg_mod.step(i, i, ts, o, h, lo, c, v, atr, fvg_s, fvg_p, fv, log[:0], logn)
-        step(i, i, ts, o, h, lo, c, v, atr, state, params, row, sw, st, dp, fv, log, logn)
-        out[:, i] = row
+        step(i, i, ts, o, h, lo, c, v, atr, state, params, out[i], sw, st, dp, fv, log, logn)
 
 
 def compute(
@@ -846,7 +844,7 @@ def compute(
     dp_c = displacement_cfg or displacement.DisplacementConfig()
     fv_c = fvg_cfg or fvg_mod.FVGConfig()
     ts, o, h, lo, c, v, atr = prepare(candles, atr_period)
-    out = np.empty((len(COLUMNS), ts.shape[0]))
+    out = np.empty((ts.shape[0], len(COLUMNS)))
     log, logn = tb.no_log()
     states = (
         swings.init_state(sw_c),
@@ -873,4 +871,4 @@ def compute(
         log,
         logn,
     )
-    return module_frame(candles, out, COLUMNS)
+    return pd.DataFrame(out, index=candles.index, columns=list(COLUMNS), copy=False)
