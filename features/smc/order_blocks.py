@@ -605,83 +605,23 @@ def step(
     bbull_t = bull_t + 2 * size
     bbear_t = bull_t + 3 * size
     hi, li, ci, a = h[i], lo[i], c[i], atr[i]
-    # 1. Breakers, then blocks (which may add breakers tested only from the next bar).
-    ev = _update_table(
-        state,
-        bbull_t,
-        1.0,
-        tb.KIND_BREAKER,
-        hi,
-        li,
-        ci,
-        n,
-        on_close,
-        2.0,
-        decay,
-        -1,
-        cap,
-        log,
-        logn,
+    # 1. Breakers, then blocks (which may add breakers tested only from the next bar). Per table:
+    # its start, side, kind, mitigation level, the breaker table its invalidated zones open (-1:
+    # none, they retire) and its first event column (touches; blocks add mitigations, breaks).
+    tables = (
+        (bbull_t, 1.0, tb.KIND_BREAKER, 2.0, -1, BRK_BULL + 2),
+        (bbear_t, -1.0, tb.KIND_BREAKER, 2.0, -1, BRK_BEAR + 2),
+        (bull_t, 1.0, tb.KIND_OB, mitigation, bbear_t, BULL_EVENTS),
+        (bear_t, -1.0, tb.KIND_OB, mitigation, bbull_t, BEAR_EVENTS),
     )
-    out[BRK_BULL + 2] = ev[0]
-    ev = _update_table(
-        state,
-        bbear_t,
-        -1.0,
-        tb.KIND_BREAKER,
-        hi,
-        li,
-        ci,
-        n,
-        on_close,
-        2.0,
-        decay,
-        -1,
-        cap,
-        log,
-        logn,
-    )
-    out[BRK_BEAR + 2] = ev[0]
-    ev = _update_table(
-        state,
-        bull_t,
-        1.0,
-        tb.KIND_OB,
-        hi,
-        li,
-        ci,
-        n,
-        on_close,
-        mitigation,
-        decay,
-        bbear_t,
-        cap,
-        log,
-        logn,
-    )
-    out[BULL_EVENTS] = ev[0]
-    out[BULL_EVENTS + 1] = ev[1]
-    out[BULL_EVENTS + 2] = ev[2]
-    ev = _update_table(
-        state,
-        bear_t,
-        -1.0,
-        tb.KIND_OB,
-        hi,
-        li,
-        ci,
-        n,
-        on_close,
-        mitigation,
-        decay,
-        bbull_t,
-        cap,
-        log,
-        logn,
-    )
-    out[BEAR_EVENTS] = ev[0]
-    out[BEAR_EVENTS + 1] = ev[1]
-    out[BEAR_EVENTS + 2] = ev[2]
+    for t0, d, kind, mit, brk_t0, col in tables:
+        ev = _update_table(
+            state, t0, d, kind, hi, li, ci, n, on_close, mit, decay, brk_t0, cap, log, logn
+        )
+        out[col] = ev[0]
+        if brk_t0 >= 0:
+            out[col + 1] = ev[1]
+            out[col + 2] = ev[2]
     # 2. Leg trackers see this bar.
     for t in range(4):
         d = 1.0 if t % 2 == 0 else -1.0
