@@ -1,0 +1,91 @@
+"""Pipeline commands: ``run`` the main job, show the ``config``, prepare ``dagster-home``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from orchestration.cli.context import load_settings
+from orchestration.cli.errors import user_errors
+from orchestration.cli.ui import console, when
+
+app = typer.Typer()
+
+
+@app.command()
+@user_errors
+def run(
+    days: int = typer.Option(
+        None, help="Days of candles from SMARTMARKET_START_DATE (default 180)."
+    ),
+    home: Path = typer.Option(None, help="App home folder (default ./.smartmarket)."),
+) -> None:
+    """Run the main job: materialize the data assets through Dagster, then summarize."""
+    from orchestration.main_job import run_main_job
+
+    settings = load_settings(home=home)
+    with console.status(
+        f"Materializing candles for {', '.join(settings.symbols)} "
+        f"({days or settings.history_days} days of {settings.base_timeframe}, "
+        f"source {settings.source}) ..."
+    ):
+        summary = run_main_job(settings, days=days)
+    table = Table(title=f"Candles {summary.start_date} .. {summary.end_date}")
+    for col in ("symbol", "timeframe", "rows", "first", "last"):
+        table.add_column(col)
+    for s in summary.candles:
+        table.add_row(s.symbol, s.timeframe, f"{s.rows:,}", when(s.first), when(s.last))
+    console.print(table)
+    failed = [name for name, ok in summary.checks.items() if not ok]
+    console.print(
+        f"checks: {len(summary.checks) - len(failed)}/{len(summary.checks)} passed"
+        + (f" — failed: {', '.join(failed)}" if failed else "")
+        + f"; quarantined rows: {summary.quarantined}"
+    )
+    console.print(
+        f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}. "
+        "Open the Dagster UI with [bold]make up[/] → http://127.0.0.1:3070"
+    )
+    if not summary.success:
+        raise typer.Exit(1)
+    from serving.backtest.main import run_synthetic_report
+
+    try:
+        with console.status("Backtesting smc_confluence on the synthetic market ..."):
+            headline = run_synthetic_report(
+                settings.home_dir / "backtest",
+                symbol=settings.symbols[0],
+                timeframe=settings.base_timeframe,
+                start=settings.start_date,
+                days=days or settings.history_days,
+                seed=settings.seed,
+            )
+    except ValueError as exc:  # e.g. a window shorter than the strategy's warm-up
+        console.print(f"[yellow]backtest skipped:[/] {exc}", highlight=False)
+        return
+    shown = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in headline.items()
+        if k != "report"
+    )
+    console.print(f"backtest {settings.symbols[0]} (default parameters, net of costs): {shown}")
+    console.print(f"report: {headline.get('report')}")
+
+
+@app.command("config")
+@user_errors
+def show_config() -> None:
+    """Print the effective settings (secrets masked)."""
+    for key, value in load_settings().model_dump().items():
+        console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
+
+
+@app.command("dagster-home")
+@user_errors
+def dagster_home() -> None:
+    """Write $DAGSTER_HOME/dagster.yaml for the current environment and print the folder."""
+    from orchestration.main_job import prepare_dagster_home
+
+    print(prepare_dagster_home(load_settings()))
