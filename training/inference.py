@@ -3,9 +3,9 @@
 ``model.predict`` costs ~40 ms per call in fixed overhead; a single window is answered here
 by ``predict_on_batch`` on the preloaded model (or by a ``tf.function`` traced once for the
 fixed input signature ``(1, *input_shape)`` float32), warmed at construction so that the first
-real bar is not the slow one. The gbm baseline predicts on one OpenMP thread: for one row,
-waking a thread pool costs more than the trees. Keras and TensorFlow load when a predictor
-is built, not when this module is imported.
+real bar is not the slow one. The gbm baseline answers through its ``predict_proba`` (on
+``config.gbm_threads`` OpenMP threads, one by default). Keras and TensorFlow load when a
+predictor is built, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -48,16 +48,7 @@ class SingleBarPredictor:
 
     def _compile(self) -> Callable[[np.ndarray], Any]:
         if self.mode == "predict_proba":
-            from threadpoolctl import ThreadpoolController
-
-            limit = ThreadpoolController().limit
-            predict = self.classifier.predict_proba
-
-            def one_thread(x: np.ndarray) -> np.ndarray:
-                with limit(limits=1, user_api="openmp"):
-                    return predict(x)
-
-            return one_thread
+            return self.classifier.predict_proba
         model = self.classifier.model  # type: ignore[attr-defined]
         if self.mode == "predict_on_batch":
             return model.predict_on_batch

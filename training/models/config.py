@@ -34,6 +34,9 @@ class ModelConfig:
         gbm_learning_rate: gbm shrinkage.
         gbm_max_leaf_nodes: leaves per gbm tree.
         gbm_l2: gbm L2 regularization.
+        gbm_threads: OpenMP threads of the gbm (0: the library's default, all cores). One by
+            default: on a shared 2-core machine OpenMP's spinning threads made a fit 20x
+            slower than one thread (docs/benchmarks.md).
     """
 
     units: int = 32
@@ -51,6 +54,7 @@ class ModelConfig:
     gbm_learning_rate: float = 0.05
     gbm_max_leaf_nodes: int = 15
     gbm_l2: float = 1.0
+    gbm_threads: int = 1
 
     def __post_init__(self) -> None:
         positive = {
@@ -82,6 +86,8 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.gbm_max_leaf_nodes must be >= 2, got {self.gbm_max_leaf_nodes!r}"
             )
+        if not isinstance(self.gbm_threads, int) or self.gbm_threads < 0:
+            raise ValueError(f"ModelConfig.gbm_threads must be >= 0, got {self.gbm_threads!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"ModelConfig.seed must be a non-negative integer, got {self.seed!r}")
 

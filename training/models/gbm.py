@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import Any, Self
 
 import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import ThreadpoolController
 
 from training.models.base import (
     FitReport,
@@ -24,6 +27,16 @@ MODEL_FILE = "model.joblib"
 _EPS = 1e-7
 
 
+@cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()  # built once: it scans the loaded libraries
+
+
+def _threads(n: int) -> AbstractContextManager[Any]:
+    """Limit OpenMP to ``n`` threads inside the block (0: no limit)."""
+    return _controller().limit(limits=n, user_api="openmp") if n > 0 else nullcontext()
+
+
 def _last_row(x: np.ndarray) -> np.ndarray:
     return x[:, -1, :] if x.ndim == 3 else x
 
@@ -37,7 +50,8 @@ class GBMClassifier:
     """scikit-learn ``HistGradientBoostingClassifier`` behind the :class:`Classifier` protocol.
 
     With validation data the number of boosting iterations is the one with the lowest
-    validation log-loss (the model is refitted to that many, from the same seed).
+    validation log-loss (the model is refitted to that many, from the same seed). Fits and
+    predictions run on ``config.gbm_threads`` OpenMP threads.
     """
 
     kind = "gbm"
@@ -91,26 +105,31 @@ class GBMClassifier:
         weights = check_weights(sample_weight, len(x), "gbm.fit sample_weight")
         if (X_valid is None) != (y_valid is None):
             raise ValueError("gbm.fit: give both X_valid and y_valid, or neither")
-        start = time.perf_counter()
-        model = self._estimator(self.config.gbm_max_iter).fit(x, labels, sample_weight=weights)
-        run = int(model.n_iter_)
-        valid_loss: tuple[float, ...] = ()
+        xv = yv = None
         if X_valid is not None:
             xv = _last_row(check_features(X_valid, self.input_shape, "gbm.fit X_valid"))
             yv = check_labels(y_valid, len(xv), "gbm.fit y_valid", both_classes=False)  # type: ignore[arg-type]
-            valid_loss = tuple(_log_loss(yv, p[:, 1]) for p in model.staged_predict_proba(xv))
-            best = int(np.argmin(valid_loss)) + 1
-            if best < run:
-                model = self._estimator(best).fit(x, labels, sample_weight=weights)
+        start = time.perf_counter()
+        valid_loss: tuple[float, ...] = ()
+        with _threads(self.config.gbm_threads):
+            model = self._estimator(self.config.gbm_max_iter).fit(x, labels, sample_weight=weights)
+            run = int(model.n_iter_)
+            if xv is not None and yv is not None:
+                staged = model.staged_predict_proba(xv)
+                valid_loss = tuple(_log_loss(yv, p[:, 1]) for p in staged)
+                best = int(np.argmin(valid_loss)) + 1
+                if best < run:
+                    model = self._estimator(best).fit(x, labels, sample_weight=weights)
+            train_loss = (_log_loss(labels, model.predict_proba(x)[:, 1]),)
         self._model = model
-        train_loss = (_log_loss(labels, model.predict_proba(x)[:, 1]),)
         seconds = time.perf_counter() - start
         return FitReport("gbm", seconds, int(model.n_iter_), run, train_loss, valid_loss)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Return P(label = 1) per row, float64, shape ``(n,)``."""
         x = _last_row(check_features(X, self.input_shape, "gbm.predict_proba X"))
-        return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
+        with _threads(self.config.gbm_threads):
+            return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def save(self, path: str | Path) -> Path:
         """Write ``model.joblib`` and ``classifier.json`` into the directory ``path``."""
