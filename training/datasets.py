@@ -46,6 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from features.schema import ColumnSpec, Kind, is_model_input, missing_value, spec_of, to_float64
 from training.config import DatasetConfig
+from training.splits import epoch_ns
 
 ENTITY = "symbol"
 EVENT_TIMESTAMP = "event_timestamp"
@@ -357,7 +358,7 @@ class Windows:
 def sequence_windows(
     values: np.ndarray,
     symbols: Sequence[str] | np.ndarray | pd.Series,
-    times: object,
+    times: Any,
     *,
     lookback: int,
     step_ns: int,
@@ -388,7 +389,7 @@ def sequence_windows(
     if lookback < 1 or step_ns <= 0:
         raise ValueError(f"sequence_windows: lookback {lookback} and step_ns {step_ns} must be > 0")
     codes = pd.factorize(np.asarray(symbols))[0]
-    t = pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ns").asi8  # type: ignore[arg-type]
+    t = epoch_ns(times, "sequence_windows: times")
     if codes.shape[0] != n or t.shape[0] != n:
         raise ValueError(
             f"sequence_windows: {n} value rows, {codes.shape[0]} symbols, {t.shape[0]} times"

@@ -141,7 +141,7 @@ def _candle_arrays(candles: pd.DataFrame) -> tuple[np.ndarray, ...]:
     index = candles.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ValueError("triple_barrier: candles need a tz-aware DatetimeIndex of open times")
-    ts = index.as_unit("ns").asi8
+    ts = np.asarray(index.as_unit("ns").asi8, dtype=np.int64)  # type: ignore[attr-defined]
     if len(ts) > 1 and not np.all(np.diff(ts) > 0):
         bad = int(np.argmin(np.diff(ts) > 0)) + 1
         raise ValueError(f"triple_barrier: candle times not strictly increasing at {index[bad]}")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,17 +90,22 @@ class _Rows:
     bar: np.ndarray
 
 
-def _ns(values: object, name: str) -> np.ndarray:
-    index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))  # type: ignore[arg-type]
-    out = index.as_unit("ns").asi8
+def epoch_ns(values: Any, name: str) -> np.ndarray:
+    """Return datetime-like ``values`` as int64 UTC nanoseconds (naive values taken as UTC).
+
+    Raises:
+        ValueError: A value is missing (NaT), naming ``name``.
+    """
+    index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    out = np.asarray(index.as_unit("ns").asi8, dtype=np.int64)  # type: ignore[attr-defined]
     if np.any(out == _NAT):
-        raise ValueError(f"splits: {name} has {int(np.sum(out == _NAT))} missing time(s)")
+        raise ValueError(f"{name} has {int(np.sum(out == _NAT))} missing time(s)")
     return out
 
 
-def _rows(decision_time: object, label_time: object) -> _Rows:
-    decision = _ns(decision_time, "decision_time")
-    label = _ns(label_time, "label_time")
+def _rows(decision_time: Any, label_time: Any) -> _Rows:
+    decision = epoch_ns(decision_time, "splits: decision_time")
+    label = epoch_ns(label_time, "splits: label_time")
     if decision.shape != label.shape:
         raise ValueError(
             f"splits: {decision.shape[0]} decision times but {label.shape[0]} label times"
@@ -138,9 +144,7 @@ def _between(rows: _Rows, lo: int, hi: int) -> np.ndarray:
     return np.flatnonzero((rows.bar >= lo) & (rows.bar < hi))
 
 
-def purged_walk_forward(
-    decision_time: object, label_time: object, config: SplitConfig
-) -> list[Fold]:
+def purged_walk_forward(decision_time: Any, label_time: Any, config: SplitConfig) -> list[Fold]:
     """Return the purged walk-forward folds of the rows (see the module docstring).
 
     Args:
@@ -201,8 +205,8 @@ def purged_walk_forward(
 
 
 def combinatorial_purged_cv(
-    decision_time: object,
-    label_time: object,
+    decision_time: Any,
+    label_time: Any,
     *,
     n_groups: int = 6,
     n_test_groups: int = 2,
