@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 from features.schema import ColumnSpec, Kind, is_model_input, missing_value, spec_of, to_float64
 from training.config import DatasetConfig
@@ -237,31 +236,33 @@ class Preprocessor:
         """Return ``frame``'s inputs as a float32 matrix (rows, :attr:`output_names`)."""
         self._require_fitted()
         self._missing(frame)
-        parts: list[np.ndarray] = []
-        clip = self.config.clip
-        for p in self._plans:
+        encoding, clip = self.config.codes, self.config.clip
+        widths = [len(p.outputs(encoding)) for p in self._plans]
+        out = np.zeros((len(frame), sum(widths)), dtype=np.float32, order="F")
+        j = 0
+        for p, width in zip(self._plans, widths, strict=True):
             x = column_values(frame, p.name)
             nan = np.isnan(x)
             if p.codes:
                 index = np.full(x.shape, -1, dtype=np.int64)
                 for k, code in enumerate(p.codes):
                     index[x == code] = k
-                if self.config.codes == "ids":
-                    parts.append((index + 1).astype(np.float64)[:, None])
+                if encoding == "ids":
+                    out[:, j] = index + 1
                 else:
-                    onehot = np.zeros((len(x), len(p.codes) + 1))
-                    onehot[np.arange(len(x)), index] = 1.0  # -1: the "unknown" column
-                    parts.append(onehot)
-                continue
-            if p.kind in _AS_IS:
-                value = np.where(nan, 0.0, x)
+                    index[index < 0] = len(p.codes)  # the "unknown" column
+                    out[np.arange(len(x)), j + index] = 1.0
             else:
-                y = np.log1p(np.maximum(x, 0.0)) if p.log else x
-                value = np.clip((np.where(nan, p.center, y) - p.center) / p.scale, -clip, clip)
-            parts.append(value[:, None])
-            if p.indicator:
-                parts.append(nan.astype(np.float64)[:, None])
-        return np.hstack(parts).astype(np.float32)
+                if p.kind in _AS_IS:
+                    out[:, j] = np.where(nan, 0.0, x)
+                else:
+                    y = np.log1p(np.maximum(x, 0.0)) if p.log else x
+                    scaled = (np.where(nan, p.center, y) - p.center) / p.scale
+                    out[:, j] = np.clip(scaled, -clip, clip)
+                if p.indicator:
+                    out[:, j + 1] = nan
+            j += width
+        return np.ascontiguousarray(out)
 
     def fit_transform(self, train: pd.DataFrame) -> np.ndarray:
         """Fit on ``train`` and return its transform."""
@@ -411,6 +412,9 @@ def sequence_windows(
     ok = run[p] >= lookback
     if n < lookback or not ok.any():
         return Windows(np.empty((0, lookback, x.shape[1]), np.float32), wanted[:0])
-    view = sliding_window_view(x[order], lookback, axis=0)  # (n - lookback + 1, f, lookback)
-    windows = view[p[ok] - lookback + 1].transpose(0, 2, 1).astype(np.float32)
+    ends = p[ok]
+    ordered = x[order]
+    windows = np.empty((ends.size, lookback, x.shape[1]), dtype=np.float32)
+    for k in range(lookback):  # one (m, features) gather per offset: no intermediate copies
+        windows[:, k, :] = ordered[ends - (lookback - 1 - k)]
     return Windows(windows, wanted[ok])
