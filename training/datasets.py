@@ -418,3 +418,84 @@ def sequence_windows(
     for k in range(lookback):  # one (m, features) gather per offset: no intermediate copies
         windows[:, k, :] = ordered[ends - (lookback - 1 - k)]
     return Windows(windows, wanted[ok])
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a fold (train, valid or test) as model-ready arrays.
+
+    Attributes:
+        x: ``(m, lookback, outputs)`` float32 windows ending at each decision row.
+        y: The target of each window's decision row.
+        w: The sample weight of each row (1 when no weight column is given).
+        rows: Positions of the decision rows in the training set.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """A fold's arrays and the preprocessor fitted on its training rows."""
+
+    train: Part
+    valid: Part
+    test: Part
+    preprocessor: Preprocessor
+
+
+def fold_data(
+    frame: pd.DataFrame,
+    train: np.ndarray,
+    valid: np.ndarray,
+    test: np.ndarray,
+    *,
+    columns: Sequence[str],
+    target: str,
+    step_ns: int,
+    config: DatasetConfig | None = None,
+    weight: str | None = None,
+) -> FoldData:
+    """Return a fold's windows, targets and weights, scaled by a fit on ``train`` alone.
+
+    Args:
+        frame: The training set (``symbol``, ``event_timestamp``, inputs, target, weight).
+        train: Training row positions (e.g. ``Fold.train``); the preprocessor sees only these.
+        valid: Validation row positions (``Fold.valid``; may be empty).
+        test: Test row positions (``Fold.test``).
+        columns: The model inputs, in order.
+        target: The target column (e.g. a label outcome).
+        step_ns: The timeframe in nanoseconds (windows never cross a missing bar).
+        config: Encoding, scaling and ``lookback``.
+        weight: A sample-weight column (e.g. uniqueness), or ``None`` for 1.
+
+    Raises:
+        LeakageError: A validation or test row is not later than every training row.
+        ValueError: Missing columns, or a target / weight that is not finite on a used row.
+    """
+    config = config or DatasetConfig()
+    missing = [c for c in (ENTITY, EVENT_TIMESTAMP, target, weight) if c and c not in frame]
+    if missing:
+        raise ValueError(f"fold_data: the training set lacks column(s) {missing}")
+    pre = Preprocessor(list(columns), config).fit(frame.iloc[np.asarray(train)])
+    pre.check_unseen(frame.iloc[np.concatenate([np.asarray(valid), np.asarray(test)])])
+    values = pre.transform(frame)
+    y_all = frame[target].to_numpy(dtype=np.float64)
+    w_all = np.ones(len(frame)) if weight is None else frame[weight].to_numpy(dtype=np.float64)
+    symbols, times = frame[ENTITY].to_numpy(), frame[EVENT_TIMESTAMP]
+
+    def part(rows: np.ndarray) -> Part:
+        win = sequence_windows(
+            values, symbols, times, lookback=config.lookback, step_ns=step_ns, rows=rows
+        )
+        y, w = y_all[win.rows], w_all[win.rows]
+        bad = ~(np.isfinite(y) & np.isfinite(w))
+        if bad.any():
+            k = int(win.rows[np.argmax(bad)])
+            raise ValueError(f"fold_data: row {k} has a non-finite {target!r} or weight")
+        return Part(win.x, y, w, win.rows)
+
+    return FoldData(part(train), part(valid), part(test), pre)

@@ -10,14 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.config import DatasetConfig
+from training.config import DatasetConfig, SplitConfig
 from training.datasets import (
     LeakageError,
     Preprocessor,
     feature_fingerprint,
+    fold_data,
     input_columns,
     sequence_windows,
 )
+from training.splits import purged_walk_forward
 
 BAR = pd.Timedelta(minutes=5)
 STEP = int(BAR.value)
@@ -250,3 +252,41 @@ def test_windows_for_chosen_rows_only_and_repeated_times_refused() -> None:
         sequence_windows(
             np.ones((3, 1)), ["X"] * 3, [START, START, START + BAR], lookback=1, step_ns=STEP
         )
+
+
+def test_fold_data_scales_on_training_rows_and_windows_every_part() -> None:
+    # Arrange: two symbols, 60 bars each, labels 2 bars long, one fold
+    frames = [training_set(60, seed=s).assign(symbol=name) for s, name in enumerate(("BTC", "ETH"))]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["label_time"] = frame["event_timestamp"] + 2 * BAR
+    frame["outcome"] = (frame["forward_return"] > 0).astype(float)
+    config = SplitConfig(
+        n_folds=1, min_train=40, valid_fraction=0.25, embargo_bars=2, horizon_bars=2
+    )
+    fold = purged_walk_forward(frame["event_timestamp"], frame["label_time"], config)[0]
+    dataset_config = DatasetConfig(lookback=4)
+    # Act
+    data = fold_data(
+        frame, fold.train, fold.valid, fold.test, columns=COLUMNS, target="outcome",
+        step_ns=STEP, config=dataset_config,
+    )  # fmt: skip
+    # Assert
+    expected = Preprocessor(COLUMNS, dataset_config).fit(frame.iloc[fold.train])
+    assert data.preprocessor.to_dict() == expected.to_dict()
+    for part, rows in ((data.train, fold.train), (data.valid, fold.valid), (data.test, fold.test)):
+        assert set(part.rows) <= set(rows)
+        np.testing.assert_array_equal(part.x[:, -1], expected.transform(frame.iloc[part.rows]))
+        np.testing.assert_array_equal(part.y, frame["outcome"].to_numpy()[part.rows])
+        assert (part.w == 1.0).all()
+    assert data.test.rows.size == fold.test.size  # test rows have their history
+    assert data.train.x.shape[1:] == (4, len(expected.output_names))
+
+
+def test_fold_data_refuses_a_test_row_the_scalers_saw() -> None:
+    frame = training_set(40)
+    frame["y"] = 1.0
+    with pytest.raises(LeakageError, match="not later"):
+        fold_data(
+            frame, np.arange(30), np.array([], dtype=int), np.arange(25, 40), columns=COLUMNS,
+            target="y", step_ns=STEP,
+        )  # fmt: skip
