@@ -1,6 +1,7 @@
 """Training data: triple-barrier labels, uniqueness, purged splits, PBO and preprocessing.
 
-Each case runs in a fresh interpreter (its peak memory is its own), timings are the best of 3
+Each case runs in a fresh interpreter (its peak memory is its own; ``warm_rss_mb`` is the peak
+after the imports and a tiny warm-up call, before the data is built); timings are the best of 3
 after a warm-up call:
 
 - **labels**: ``triple_barrier`` on 1,000,000 synthetic 5m bars (``SMARTMARKET_BENCH_LABEL_BARS``),
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import best_of, run_case, synthetic_candles
+from bench.common import best_of, max_rss_mb, run_case, synthetic_candles
 
 TF_NS = 300 * 10**9
 
@@ -65,12 +66,15 @@ def labels_case(bars: int, loop_bars: int) -> dict[str, Any]:
     from training.config import BarrierConfig
     from training.labels import triple_barrier, uniqueness_weights
 
+    config = BarrierConfig(horizon_bars=12, stop_atr=2.0, target_atr=2.0)
+    tiny = synthetic_candles(100, "5min")
+    start = time.perf_counter()
+    triple_barrier(tiny, config, timeframe_ns=TF_NS, atr=_atr(tiny))
+    first = time.perf_counter() - start
+    warm = max_rss_mb()
     candles = synthetic_candles(bars, "5min", start="2023-01-01")
     atr = _atr(candles)
-    config = BarrierConfig(horizon_bars=12, stop_atr=2.0, target_atr=2.0)
-    start = time.perf_counter()
     labels = triple_barrier(candles, config, timeframe_ns=TF_NS, atr=atr)
-    first = time.perf_counter() - start
     seconds = best_of(lambda: triple_barrier(candles, config, timeframe_ns=TF_NS, atr=atr), 3)
     start_bar = labels["decision_bar"].to_numpy() + 1
     end_bar = labels["exit_bar"].to_numpy()
@@ -89,6 +93,7 @@ def labels_case(bars: int, loop_bars: int) -> dict[str, Any]:
             str(k): round(float(v), 3)
             for k, v in labels["outcome"].value_counts(normalize=True).items()
         },
+        "warm_rss_mb": warm,
         "loop_bars": loop_bars,
         "loop_seconds": loop_seconds,
     }
@@ -103,6 +108,7 @@ def splits_case(rows: int) -> dict[str, Any]:
         purged_walk_forward,
     )
 
+    warm = max_rss_mb()
     rng = np.random.default_rng(0)
     per_symbol = rows // 2
     bars = np.tile(np.arange(per_symbol), 2)
@@ -126,6 +132,7 @@ def splits_case(rows: int) -> dict[str, Any]:
         "purged_per_fold": int(np.mean([f.purged for f in folds])),
         "cpcv_seconds": cpcv,
         "pbo_seconds": pbo,
+        "warm_rss_mb": warm,
     }
 
 
@@ -146,8 +153,9 @@ def datasets_case(rows: int, windows: int, lookback: int) -> dict[str, Any]:
     from training.config import DatasetConfig
     from training.datasets import Preprocessor, sequence_windows
 
-    rng = np.random.default_rng(0)
     names = _input_names()
+    warm = max_rss_mb()
+    rng = np.random.default_rng(0)
     data: dict[str, Any] = {
         "symbol": "BTC/USDT",
         "event_timestamp": pd.Timestamp("2023-01-01", tz="UTC")
@@ -190,6 +198,7 @@ def datasets_case(rows: int, windows: int, lookback: int) -> dict[str, Any]:
         "lookback": lookback,
         "windows_seconds": win,
         "windows_mb": round(windows * lookback * matrix.shape[1] * 4 / 2**20, 1),
+        "warm_rss_mb": warm,
     }
 
 
@@ -216,6 +225,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(lab["seconds"], 4),
             "per_s": round(ours_rate),
             "peak_rss_mb": lab["peak_rss_mb"],
+            "warm_rss_mb": round(lab["warm_rss_mb"], 1),
             "note": f"first call {lab['first_call_seconds']:.2f} s; outcomes "
             f"{lab['outcome_shares']}; {lab['labels']} labels",
         },
@@ -233,6 +243,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(lab["uniqueness_seconds"], 4),
             "per_s": round(lab["labels"] / lab["uniqueness_seconds"]),
             "peak_rss_mb": lab["peak_rss_mb"],
+            "warm_rss_mb": round(lab["warm_rss_mb"], 1),
             "note": f"mean uniqueness {lab['mean_uniqueness']:.3f}",
         },
         {
@@ -241,6 +252,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(spl["walk_forward_seconds"], 4),
             "per_s": round(spl["rows"] / spl["walk_forward_seconds"]),
             "peak_rss_mb": spl["peak_rss_mb"],
+            "warm_rss_mb": round(spl["warm_rss_mb"], 1),
             "note": f"{spl['purged_per_fold']} rows purged per fold",
         },
         {
@@ -249,6 +261,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(spl["cpcv_seconds"], 4),
             "per_s": round(spl["rows"] / spl["cpcv_seconds"]),
             "peak_rss_mb": spl["peak_rss_mb"],
+            "warm_rss_mb": round(spl["warm_rss_mb"], 1),
             "note": "",
         },
         {
@@ -257,6 +270,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(spl["pbo_seconds"], 4),
             "per_s": round(12_870 / spl["pbo_seconds"]),
             "peak_rss_mb": spl["peak_rss_mb"],
+            "warm_rss_mb": round(spl["warm_rss_mb"], 1),
             "note": "n = partition combinations",
         },
         {
@@ -265,6 +279,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(ds["fit_seconds"], 4),
             "per_s": round(ds["rows"] / ds["fit_seconds"]),
             "peak_rss_mb": ds["peak_rss_mb"],
+            "warm_rss_mb": round(ds["warm_rss_mb"], 1),
             "note": f"{ds['outputs']} output columns",
         },
         {
@@ -273,6 +288,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(ds["transform_seconds"], 4),
             "per_s": round(ds["rows"] / ds["transform_seconds"]),
             "peak_rss_mb": ds["peak_rss_mb"],
+            "warm_rss_mb": round(ds["warm_rss_mb"], 1),
             "note": "float32",
         },
         {
@@ -281,6 +297,7 @@ def run() -> list[dict[str, Any]]:
             "seconds": round(ds["windows_seconds"], 4),
             "per_s": round(ds["windows"] / ds["windows_seconds"]),
             "peak_rss_mb": ds["peak_rss_mb"],
+            "warm_rss_mb": round(ds["warm_rss_mb"], 1),
             "note": f"{ds['windows_mb']} MiB of windows",
         },
     ]

@@ -238,7 +238,7 @@ class Preprocessor:
         self._missing(frame)
         encoding, clip = self.config.codes, self.config.clip
         widths = [len(p.outputs(encoding)) for p in self._plans]
-        out = np.zeros((len(frame), sum(widths)), dtype=np.float32, order="F")
+        out = np.zeros((len(frame), sum(widths)), dtype=np.float32)
         j = 0
         for p, width in zip(self._plans, widths, strict=True):
             x = column_values(frame, p.name)
@@ -262,7 +262,7 @@ class Preprocessor:
                 if p.indicator:
                     out[:, j + 1] = nan
             j += width
-        return np.ascontiguousarray(out)
+        return out
 
     def fit_transform(self, train: pd.DataFrame) -> np.ndarray:
         """Fit on ``train`` and return its transform."""
@@ -413,7 +413,7 @@ def sequence_windows(
     if n < lookback or not ok.any():
         return Windows(np.empty((0, lookback, x.shape[1]), np.float32), wanted[:0])
     ends = p[ok]
-    ordered = x[order]
+    ordered = x if np.array_equal(order, position) else x[order]
     windows = np.empty((ends.size, lookback, x.shape[1]), dtype=np.float32)
     for k in range(lookback):  # one (m, features) gather per offset: no intermediate copies
         windows[:, k, :] = ordered[ends - (lookback - 1 - k)]
