@@ -24,8 +24,11 @@ mean or median). Infinite values are refused, naming the column.
 time it saw, so that :meth:`Preprocessor.check_unseen` can prove a test set is later than
 everything the scalers saw. It serializes to a JSON-able dict.
 
-:func:`sequence_windows` cuts ``(n, lookback, features)`` windows that end at each decision
-row and never cross a symbol boundary or a missing bar. :func:`feature_fingerprint` digests
+:func:`window_index` finds the rows of the ``lookback``-bar window that ends at each decision
+row, never crossing a symbol boundary or a missing bar; :func:`sequence_windows` gathers them
+into ``(n, lookback, features)``; :func:`fold_data` does all of it for one fold (fit on its
+training rows, windows, targets and weights of each part, gathered a batch at a time if need
+be). :func:`feature_fingerprint` digests
 the ordered input names, kinds, dtypes, codes and the preprocessing config: a model records
 it, and serving refuses features with another.
 
@@ -160,7 +163,7 @@ class Preprocessor:
     config: DatasetConfig = field(default_factory=DatasetConfig)
     fitted_rows: int = 0
     fitted_until: pd.Timestamp | None = None
-    _plans: list[_Plan] = field(default_factory=list, repr=False)
+    _plans: list[_Plan] = field(default_factory=list, repr=False, init=False)
 
     def __post_init__(self) -> None:
         self.columns = [str(c) for c in self.columns]
@@ -168,8 +171,7 @@ class Preprocessor:
             raise ValueError("Preprocessor: no input columns")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError("Preprocessor: input columns repeat")
-        if not self._plans:
-            self._plans = [self._plan(name) for name in self.columns]
+        self._plans = [self._plan(name) for name in self.columns]
 
     def _plan(self, name: str) -> _Plan:
         spec = column_spec(name)
@@ -344,6 +346,27 @@ def _center_scale(values: np.ndarray, scaling: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
+class WindowIndex:
+    """Which rows make each sequence window, without copying any values.
+
+    Attributes:
+        positions: ``(m, lookback)`` row positions, oldest first; ``positions[:, -1] == rows``.
+        rows: Positions of each window's last row (its decision row), in the order asked.
+    """
+
+    positions: np.ndarray
+    rows: np.ndarray
+
+    def gather(self, values: np.ndarray, batch: slice | np.ndarray | None = None) -> np.ndarray:
+        """Return the ``(m, lookback, features)`` float32 windows (of ``batch`` only, if given).
+
+        Gather a batch at a time to train on more windows than fit in memory.
+        """
+        positions = self.positions if batch is None else self.positions[batch]
+        return np.asarray(values, dtype=np.float32)[positions]
+
+
+@dataclass(frozen=True)
 class Windows:
     """Sequence windows and the decision rows they end at.
 
@@ -356,24 +379,22 @@ class Windows:
     rows: np.ndarray
 
 
-def sequence_windows(
-    values: np.ndarray,
+def window_index(
     symbols: Sequence[str] | np.ndarray | pd.Series,
     times: Any,
     *,
     lookback: int,
     step_ns: int,
     rows: np.ndarray | None = None,
-) -> Windows:
+) -> WindowIndex:
     """Return the windows of ``lookback`` consecutive bars ending at each of ``rows``.
 
     The rows may come in any order; a window holds one symbol's rows at decision times
     exactly ``step_ns`` apart, the last being the decision row. A row without ``lookback - 1``
     such predecessors (start of a symbol's data, after a missing bar) gets no window and is
-    left out of :attr:`Windows.rows`.
+    left out of :attr:`WindowIndex.rows`.
 
     Args:
-        values: ``(n, features)``, e.g. :meth:`Preprocessor.transform` of the rows.
         symbols: Each row's symbol.
         times: Each row's decision time (datetime-like).
         lookback: Bars per window (1: the row alone).
@@ -383,58 +404,91 @@ def sequence_windows(
     Raises:
         ValueError: Lengths differ, a symbol has two rows at one time, or bad sizes.
     """
-    x = np.asarray(values)
-    n = x.shape[0]
-    if x.ndim != 2:
-        raise ValueError(f"sequence_windows: values must be (rows, features), got {x.shape}")
     if lookback < 1 or step_ns <= 0:
-        raise ValueError(f"sequence_windows: lookback {lookback} and step_ns {step_ns} must be > 0")
+        raise ValueError(f"window_index: lookback {lookback} and step_ns {step_ns} must be > 0")
     codes = pd.factorize(np.asarray(symbols))[0]
-    t = epoch_ns(times, "sequence_windows: times")
-    if codes.shape[0] != n or t.shape[0] != n:
-        raise ValueError(
-            f"sequence_windows: {n} value rows, {codes.shape[0]} symbols, {t.shape[0]} times"
-        )
+    t = epoch_ns(times, "window_index: times")
+    n = codes.shape[0]
+    if t.shape[0] != n:
+        raise ValueError(f"window_index: {n} symbols but {t.shape[0]} times")
     order = np.lexsort((t, codes))
     same = codes[order][1:] == codes[order][:-1]
     gap = np.diff(t[order])
     if np.any(same & (gap == 0)):
         k = int(order[1:][np.argmax(same & (gap == 0))])
-        raise ValueError(f"sequence_windows: row {k} repeats its symbol's decision time")
+        raise ValueError(f"window_index: row {k} repeats its symbol's decision time")
     starts = np.ones(n, dtype=bool)
     starts[1:] = ~(same & (gap == step_ns))
     position = np.arange(n)
     run = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1
     where = np.empty(n, dtype=np.int64)
     where[order] = position
-    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    p = where[wanted]
-    ok = run[p] >= lookback
-    if n < lookback or not ok.any():
-        return Windows(np.empty((0, lookback, x.shape[1]), np.float32), wanted[:0])
-    ends = p[ok]
-    ordered = x if np.array_equal(order, position) else x[order]
-    windows = np.empty((ends.size, lookback, x.shape[1]), dtype=np.float32)
-    for k in range(lookback):  # one (m, features) gather per offset: no intermediate copies
-        windows[:, k, :] = ordered[ends - (lookback - 1 - k)]
-    return Windows(windows, wanted[ok])
+    wanted = position if rows is None else np.asarray(rows, dtype=np.int64)
+    ends = where[wanted]
+    ok = run[ends] >= lookback
+    sorted_positions = ends[ok][:, None] - (lookback - 1) + np.arange(lookback)[None, :]
+    return WindowIndex(order[sorted_positions].reshape(-1, lookback), wanted[ok])
+
+
+def sequence_windows(
+    values: np.ndarray,
+    symbols: Sequence[str] | np.ndarray | pd.Series,
+    times: Any,
+    *,
+    lookback: int,
+    step_ns: int,
+    rows: np.ndarray | None = None,
+) -> Windows:
+    """Return the float32 windows of :func:`window_index`, gathered from ``values``.
+
+    ``values`` is ``(n, features)`` aligned with ``symbols`` and ``times`` (e.g.
+    :meth:`Preprocessor.transform` of the rows). All windows are materialized at once: for
+    more than fit in memory, use :func:`window_index` and gather batches.
+
+    Raises:
+        ValueError: ``values`` is not ``(n, features)`` for the ``n`` rows, or as
+            :func:`window_index`.
+    """
+    x = np.asarray(values)
+    index = window_index(symbols, times, lookback=lookback, step_ns=step_ns, rows=rows)
+    if x.ndim != 2 or x.shape[0] != len(np.asarray(symbols)):
+        raise ValueError(
+            f"sequence_windows: values must be (rows, features) for the "
+            f"{len(np.asarray(symbols))} rows, got {x.shape}"
+        )
+    return Windows(index.gather(x), index.rows)
 
 
 @dataclass(frozen=True)
 class Part:
-    """One part of a fold (train, valid or test) as model-ready arrays.
+    """One part of a fold (train, valid or test): windows, targets and weights.
 
     Attributes:
-        x: ``(m, lookback, outputs)`` float32 windows ending at each decision row.
+        values: The transformed rows of the whole training set (shared by the parts).
+        windows: Which rows make each window; :attr:`x` gathers them.
         y: The target of each window's decision row.
         w: The sample weight of each row (1 when no weight column is given).
-        rows: Positions of the decision rows in the training set.
     """
 
-    x: np.ndarray
+    values: np.ndarray
+    windows: WindowIndex
     y: np.ndarray
     w: np.ndarray
-    rows: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Positions of the decision rows in the training set."""
+        return self.windows.rows
+
+    @property
+    def x(self) -> np.ndarray:
+        """All windows, ``(m, lookback, outputs)`` float32 (materialized on each access)."""
+        return self.windows.gather(self.values)
+
+    def batch(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return windows, targets and weights of windows ``start:stop``."""
+        window = slice(start, stop)
+        return self.windows.gather(self.values, window), self.y[window], self.w[window]
 
 
 @dataclass(frozen=True)
@@ -488,14 +542,12 @@ def fold_data(
     symbols, times = frame[ENTITY].to_numpy(), frame[EVENT_TIMESTAMP]
 
     def part(rows: np.ndarray) -> Part:
-        win = sequence_windows(
-            values, symbols, times, lookback=config.lookback, step_ns=step_ns, rows=rows
-        )
+        win = window_index(symbols, times, lookback=config.lookback, step_ns=step_ns, rows=rows)
         y, w = y_all[win.rows], w_all[win.rows]
         bad = ~(np.isfinite(y) & np.isfinite(w))
         if bad.any():
             k = int(win.rows[np.argmax(bad)])
             raise ValueError(f"fold_data: row {k} has a non-finite {target!r} or weight")
-        return Part(win.x, y, w, win.rows)
+        return Part(values, win, y, w)
 
     return FoldData(part(train), part(valid), part(test), pre)

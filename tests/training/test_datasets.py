@@ -279,6 +279,10 @@ def test_fold_data_scales_on_training_rows_and_windows_every_part() -> None:
         np.testing.assert_array_equal(part.y, frame["outcome"].to_numpy()[part.rows])
         assert (part.w == 1.0).all()
     assert data.test.rows.size == fold.test.size  # test rows have their history
+    x, y, w = data.train.batch(3, 9)
+    np.testing.assert_array_equal(x, data.train.x[3:9])
+    np.testing.assert_array_equal(y, data.train.y[3:9])
+    assert w.shape == (6,)
     assert data.train.x.shape[1:] == (4, len(expected.output_names))
 
 
