@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,9 @@ OrderType = Literal["market", "limit", "stop"]
 FillKind = Literal["entry", "stop", "tp1", "tp2", "tp3", "close"]
 Side = Literal["buy", "sell"]
 
-_ACTIONS: tuple[Action, ...] = ("new", "amend_stop", "cancel", "close")
-_ORDER_TYPES: tuple[OrderType, ...] = ("market", "limit", "stop")
-_FILL_KINDS: tuple[FillKind, ...] = ("entry", "stop", "tp1", "tp2", "tp3", "close")
+_ACTIONS: tuple[Action, ...] = get_args(Action)
+_ORDER_TYPES: tuple[OrderType, ...] = get_args(OrderType)
+_FILL_KINDS: tuple[FillKind, ...] = get_args(FillKind)
 
 
 class OrderError(ValueError):
