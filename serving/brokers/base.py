@@ -22,9 +22,9 @@ class Broker(Protocol):
         ...
 
     def poll(self, bar: Mapping[str, Any], sub_bars: np.ndarray | None = None) -> list[BrokerEvent]:
-        """Return what happened during ``bar`` (a closed candle): fills, whole or partial, and
-        rejections that arrived after the submit.
+        """Return what happened during ``bar`` (a closed candle), in order.
 
+        That is fills, whole or partial, and rejections that arrived after the submit.
         ``sub_bars`` (rows of open, high, low of a lower timeframe inside the bar) let a
         simulated broker replay the bar; a live broker ignores them.
         """

@@ -86,3 +86,12 @@ def blocked_counts(acct: np.ndarray) -> dict[str, int]:
         for k in range(1, len(L.REASONS))
         if acct[L.A_BLOCKED + k] > 0
     }
+
+
+def account_totals(acct: np.ndarray) -> dict[str, float]:
+    """Return the account's running totals: fees and funding paid, traded notional."""
+    return {
+        "fees_paid": float(acct[L.A_FEES]),
+        "funding_paid": float(acct[L.A_FUNDING]),
+        "turnover": float(acct[L.A_TURNOVER]),
+    }
