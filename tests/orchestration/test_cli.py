@@ -206,7 +206,8 @@ def test_higher_timeframes_catch_up_after_a_kill_between_base_and_resampling(
     monkeypatch.setattr(ingest_module, "sync_timeframes", killed)
     with pytest.raises(_Killed):
         runner.invoke(app, SYNTHETIC_DAY)
-    assert _stored(home)["5m"] == 288 and _stored(home)["1h"] == 0
+    assert _stored(home)["5m"] == 288
+    assert _stored(home)["1h"] == 0
     monkeypatch.setattr(ingest_module, "sync_timeframes", real)
 
     result = runner.invoke(app, SYNTHETIC_DAY)

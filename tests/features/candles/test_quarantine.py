@@ -65,7 +65,9 @@ def test_quarantine_round_trips_through_parquet(tmp_path: Path) -> None:
 def test_files_are_laid_out_per_source_symbol_timeframe_and_partition(tmp_path: Path) -> None:
     store = QuarantineStore(tmp_path)
 
-    store.write_result(result_for(make_raw(bad=BAD), symbol="BTC/USDT:USDT"), "2024-01-01-00:00", ingest="i1")
+    store.write_result(
+        result_for(make_raw(bad=BAD), symbol="BTC/USDT:USDT"), "2024-01-01-00:00", ingest="i1"
+    )
 
     files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
     assert files == [
@@ -101,7 +103,9 @@ def test_read_filters_by_source_symbol_timeframe_and_partition(tmp_path: Path) -
     store = QuarantineStore(tmp_path)
     store.write_result(result_for(make_raw(bad=BAD), symbol="BTC/USDT"), "p1", ingest="i1")
     store.write_result(result_for(make_raw(bad=BAD), symbol="BTC-USDT"), "p1", ingest="i1")
-    store.write_result(result_for(make_raw(bad=BAD), symbol="ETH/USDT", source="ccxt"), "p2", ingest="i1")
+    store.write_result(
+        result_for(make_raw(bad=BAD), symbol="ETH/USDT", source="ccxt"), "p2", ingest="i1"
+    )
 
     assert set(store.read(symbol="BTC/USDT")["symbol"]) == {"BTC/USDT"}
     assert len(store.read(source="csv")) == 4
