@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -26,12 +27,19 @@ def run(
     from orchestration.main_job import run_main_job
 
     settings = load_settings(home=home)
-    with console.status(
-        f"Materializing candles for {', '.join(settings.symbols)} "
-        f"({days or settings.history_days} days of {settings.base_timeframe}, "
-        f"source {settings.source}) ..."
-    ):
-        summary = run_main_job(settings, days=days)
+    n_days = days or settings.history_days
+    console.print(
+        f"Main job: {', '.join(settings.symbols)}, {n_days} days of {settings.base_timeframe} "
+        f"from {settings.start_date} (source {settings.source}, store {settings.store})",
+        highlight=False,
+    )
+    if console.is_terminal:
+        with console.status("starting the Dagster run ...") as spinner:
+            summary = run_main_job(
+                settings, days=days, echo=_line, status=lambda text: spinner.update(text)
+            )
+    else:
+        summary = run_main_job(settings, days=days, echo=_line)
     table = Table(title=f"Candles {summary.start_date} .. {summary.end_date}")
     for col in ("symbol", "timeframe", "rows", "first", "last"):
         table.add_column(col)
@@ -42,7 +50,8 @@ def run(
     console.print(
         f"checks: {len(summary.checks) - len(failed)}/{len(summary.checks)} passed"
         + (f" — failed: {', '.join(failed)}" if failed else "")
-        + f"; quarantined rows: {summary.quarantined}"
+        + f"; quarantined rows: {summary.quarantined}",
+        highlight=False,
     )
     console.print(
         f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}. "
@@ -50,28 +59,28 @@ def run(
     )
     if not summary.success:
         raise typer.Exit(1)
-    from serving.backtest.main import run_synthetic_report
+    for record in summary.backtests:
+        _show_backtest(record)
 
-    try:
-        with console.status("Backtesting smc_confluence on the synthetic market ..."):
-            headline = run_synthetic_report(
-                settings.home_dir / "backtest",
-                symbol=settings.symbols[0],
-                timeframe=settings.base_timeframe,
-                start=settings.start_date,
-                days=days or settings.history_days,
-                seed=settings.seed,
-            )
-    except ValueError as exc:  # e.g. a window shorter than the strategy's warm-up
-        console.print(f"[yellow]backtest skipped:[/] {exc}", highlight=False)
+
+def _line(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
+
+
+def _show_backtest(record: dict[str, Any]) -> None:
+    """Print one headline backtest record of the main job."""
+    what = f"backtest {record['symbol']} {record['timeframe']}"
+    data = (
+        f"{record['bars']:,} bars {record['first']} .. {record['last']} from the {record['source']}"
+    )
+    if "skipped" in record:
+        console.print(f"[yellow]{what} skipped:[/] {record['skipped']} ({data})", highlight=False)
         return
     shown = ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in headline.items()
-        if k != "report"
+        f"{k}={'n/a' if v is None else format(v, '.4g')}" for k, v in record["metrics"].items()
     )
-    console.print(f"backtest {settings.symbols[0]} (default parameters, net of costs): {shown}")
-    console.print(f"report: {headline.get('report')}")
+    console.print(f"{what} (default parameters, net of costs) on {data}: {shown}", highlight=False)
+    console.print(f"report: {record['report']}", highlight=False)
 
 
 @app.command("config")

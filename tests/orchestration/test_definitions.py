@@ -12,7 +12,7 @@ import pytest
 from features.candles.schema import Timeframe, empty_candles
 from orchestration.assets.candles import RAW_CANDLES, candles_key
 from orchestration.checks.candles import stored_suite_result
-from orchestration.definitions import CANDLES_JOB, build_definitions
+from orchestration.definitions import AUTOMATION_SENSOR, CANDLES_JOB, MAIN_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
 from orchestration.schedules import hourly_dates
@@ -40,6 +40,7 @@ def test_definitions_load(settings: Settings) -> None:
         "feast_registry",
         "online_features",
         "training_dataset",
+        "headline_backtest",
     }
 
 
@@ -256,3 +257,15 @@ def test_candles_asset_repairs_higher_timeframes_an_earlier_run_left_behind(
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert len(store.read("BTC/USDT", Timeframe.parse("1h"))) == 48  # both days
     assert len(store.read("BTC/USDT", Timeframe.parse("1d"))) == 2
+
+
+def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Settings) -> None:
+    defs = build_definitions(settings)
+
+    job = defs.resolve_job_def(MAIN_JOB)
+    sensor = defs.resolve_sensor_def(AUTOMATION_SENSOR)
+
+    assert job.asset_layer.asset_graph.get_all_asset_keys() == set(
+        defs.resolve_asset_graph().get_all_asset_keys()
+    )
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
