@@ -86,9 +86,19 @@ def _show_backtest(record: dict[str, Any]) -> None:
 @app.command("config")
 @user_errors
 def show_config() -> None:
-    """Print the effective settings (secrets masked)."""
-    for key, value in load_settings().model_dump().items():
+    """Print the effective settings (secrets masked) and check the servers they name.
+
+    Bad settings and servers that do not answer are reported as one line each; exit code 2
+    when there is any.
+    """
+    from orchestration.settings import SettingsError, connection_problems
+
+    settings = load_settings()
+    for key, value in settings.model_dump().items():
         console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
+    problems = connection_problems(settings, needs=("candles", "online_store"))
+    if problems:
+        raise SettingsError("; ".join(problems))
 
 
 @app.command("dagster-home")

@@ -98,6 +98,7 @@ R_STOP_TOO_FAR = 9
 R_MIN_RR = 10
 R_EXPOSURE = 11
 R_NO_EQUITY = 12
+R_REJECTED = 13  # the exchange refused the entry order
 REASONS: tuple[str, ...] = (
     "none",
     "halted: max drawdown",
@@ -112,6 +113,7 @@ REASONS: tuple[str, ...] = (
     "reward:risk below minimum",
     "exposure/leverage cap leaves too small a size",
     "no equity",
+    "rejected by the exchange",
 )
 
 # -- trade slot: the engine's view -----------------------------------------------------------------
