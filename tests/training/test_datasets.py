@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.config import DatasetConfig, SplitConfig
+from training.config import ConfigError, DatasetConfig, SplitConfig
 from training.datasets import (
     LeakageError,
     Preprocessor,
@@ -294,3 +294,17 @@ def test_fold_data_refuses_a_test_row_the_scalers_saw() -> None:
             frame, np.arange(30), np.array([], dtype=int), np.arange(25, 40), columns=COLUMNS,
             target="y", step_ns=STEP,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"codes": "bits"}, r"DatasetConfig\.codes must be one of"),
+        ({"scaling": "minmax"}, r"DatasetConfig\.scaling must be one of"),
+        ({"lookback": 0}, r"DatasetConfig\.lookback must be in"),
+        ({"clip": 0.0}, r"DatasetConfig\.clip must be in"),
+    ],
+)
+def test_dataset_config_is_validated(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DatasetConfig(**fields)  # type: ignore[arg-type]
