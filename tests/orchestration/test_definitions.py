@@ -13,7 +13,7 @@ from features.candles.schema import Timeframe, empty_candles
 from orchestration.assets.candles import RAW_CANDLES, candles_key
 from orchestration.checks.candles import stored_suite_result
 from orchestration.definitions import AUTOMATION_SENSOR, CANDLES_JOB, MAIN_JOB, build_definitions
-from orchestration.partitions import partition_range_tags
+from orchestration.partitions import candle_partitions, partition_range_tags
 from orchestration.resources import build_resources
 from orchestration.schedules import hourly_dates
 from orchestration.settings import Settings
@@ -269,3 +269,14 @@ def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Se
         defs.resolve_asset_graph().get_all_asset_keys()
     )
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_offline_partitions_end_with_the_configured_history(settings: Settings) -> None:
+    offline = settings.model_copy(update={"history_days": 7})
+    live = settings.model_copy(update={"source": "ccxt"})
+
+    offline_days = candle_partitions(offline).get_partition_keys()
+    live_days = candle_partitions(live).get_partition_keys()
+
+    assert len(offline_days) == 7 * len(settings.symbols)  # all filled after `run --days 7`
+    assert len(live_days) > len(offline_days)  # a live exchange's days run to today
