@@ -28,8 +28,8 @@ neither (0) and the lower barrier is the one assumed hit first.
 gives each label the average over the bars of its span of ``1 / concurrency`` (López de Prado,
 *Advances in Financial Machine Learning*, ch. 4), the usual sample weight.
 
-**Meta-labels** (:func:`meta_labels`) are the realized R of the trade the engine would run from
-each intent of the one signal rule; they are produced by the engine itself, not simulated here.
+Meta-labels (the realized R of the engine's own trade from each rule intent) are in
+:mod:`training.meta_labels`: the engine runs them, nothing here simulates a trade.
 
 Pure: numpy, pandas and numba.
 """
@@ -306,36 +306,3 @@ def uniqueness_weights(
     prefix = np.cumsum(inverse)  # prefix[i] = sum of 1/c over bars < i
     weights = (prefix[b + 1] - prefix[a]) / (b - a + 1)
     return Uniqueness(weights=weights, concurrency=concurrency)
-
-
-# ---- meta-labels --------------------------------------------------------------------------
-
-
-META_LABEL_COLUMNS: tuple[str, ...] = (
-    EVENT_TIMESTAMP,
-    "side",
-    "taken",
-    "r",
-    "ret",
-    LABEL_TIME,
-)
-"""The contract of :func:`meta_labels`: one row per rule intent (the decision bar where
-``smc_confluence`` wants to enter, taken or refused), its direction, whether the engine took
-it, the realized R and return of the trade the engine runs from it (fees, slippage, partial
-exits, breakeven and trailing as the engine manages them) and the close of the bar where that
-trade ended."""
-
-
-def meta_labels(candles: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """Return the meta-label of every entry intent of the one signal rule (not built yet).
-
-    To be written once the one signal rule (``serving/signals.py``) is on main: it runs each
-    intent through the backtest engine in isolation (never a second trade simulator) and
-    returns :data:`META_LABEL_COLUMNS`.
-
-    Raises:
-        NotImplementedError: Always, until then.
-    """
-    raise NotImplementedError(
-        "meta_labels: waiting for the one signal rule (serving/signals.py); use triple_barrier"
-    )

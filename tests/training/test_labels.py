@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from training.config import BarrierConfig, ConfigError
-from training.labels import LABEL_COLUMNS, meta_labels, triple_barrier, uniqueness_weights
+from training.labels import LABEL_COLUMNS, triple_barrier, uniqueness_weights
 
 TF = 300 * 10**9  # 5m in ns
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -138,11 +138,6 @@ def test_barrier_config_is_validated_naming_the_field() -> None:
         BarrierConfig(horizon_bars=0)
     with pytest.raises(ConfigError, match=r"BarrierConfig\.target_fill"):
         BarrierConfig(target_fill="maybe")
-
-
-def test_meta_labels_wait_for_the_one_signal_rule() -> None:
-    with pytest.raises(NotImplementedError, match=r"serving/signals\.py"):
-        meta_labels(candles([FLAT]), pd.DataFrame())
 
 
 @st.composite
