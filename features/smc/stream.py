@@ -37,6 +37,8 @@ class SMCStream:
         self._buf = np.full((6, self._cap), np.nan)
         self._meta = np.array([-1, 0, self._lay.window], dtype=np.int64)
         self._row = np.empty(len(self._lay.columns))
+        self._f32 = self._lay.f32
+        self._scratch_rows: np.ndarray | None = None
         self._columns = self._lay.columns
         self._template: dict[str, float] = dict.fromkeys(self._columns, np.nan)
         self._last_ts = _NO_BAR
@@ -121,6 +123,7 @@ class SMCStream:
             self._lay.c_off,
             self._lay.params,
             self._row,
+            self._f32,
         )
         self._last_ts = t
 
@@ -139,7 +142,7 @@ class SMCStream:
         for f, arr in enumerate((o, h, lo, c, v)):
             arrays.append(np.concatenate([self._buf[f, tail], arr]))
         atr = np.concatenate([self._buf[5, tail], np.empty(ts.shape[0])])
-        out = np.empty((ts.shape[0], len(self._lay.columns)))
+        groups = self._lay.new_output(ts.shape[0])
         log, logn = engine.tb.no_log()
         engine.run(
             arrays[0],
@@ -156,7 +159,8 @@ class SMCStream:
             self._lay.s_off,
             self._lay.c_off,
             self._lay.params,
-            out,
+            self._scratch(),
+            groups,
             log,
             logn,
             0,
@@ -171,7 +175,12 @@ class SMCStream:
         self._meta[0] = last - 1
         self._meta[1] += ts.shape[0]
         self._last_ts = int(ts[-1])
-        return pd.DataFrame(out, index=candles.index, columns=list(self._lay.columns), copy=False)
+        return self._lay.frame(groups, candles.index)
+
+    def _scratch(self) -> np.ndarray:
+        if self._scratch_rows is None:
+            self._scratch_rows = engine.new_scratch(self._lay)
+        return self._scratch_rows
 
     def snapshot(self) -> dict[str, Any]:
         """Return a self-contained copy of the stream's state (picklable; arrays are copies)."""
