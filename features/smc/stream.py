@@ -83,7 +83,8 @@ class SMCStream:
         """Advance by one bar given as int64 UTC ns and ``[open, high, low, close, volume]``.
 
         The array twin of ``update`` (same checks); returns the row as a new float64 array in
-        ``columns`` order.
+        ``columns`` order: ``to_float64`` of ``compute_smc``'s row (NaN where not yet known,
+        float32 columns rounded to float32).
         """
         t = int(timestamp_ns)
         o, h, lo, c, v = (float(x) for x in ohlcv)
@@ -93,6 +94,9 @@ class SMCStream:
 
     def update(self, bar: Mapping[str, Any]) -> dict[str, float]:
         """Advance by one closed bar and return its feature row as ``{column: value}``.
+
+        Values are floats equal to ``to_float64`` of ``compute_smc``'s row (NaN where not yet
+        known, float32 columns rounded to float32).
 
         ``bar`` maps ``timestamp`` (or ``ts``: a tz-aware open time) and ``open``, ``high``,
         ``low``, ``close``, ``volume``. Raises ``CandleDataError`` naming the problem for a bad
@@ -131,7 +135,7 @@ class SMCStream:
         """Advance by every bar of ``candles`` in one kernel call; return their rows.
 
         Equal to calling ``update`` bar by bar (for warming a stream up from history), and
-        to the matching rows of ``compute_smc`` over all bars seen.
+        to the matching rows of ``compute_smc`` over all bars seen, in the same compact dtypes.
         """
         ts, o, h, lo, c, v = candle_arrays(candles, self._tf_ns)
         self._check_time(int(ts[0]))
@@ -225,9 +229,9 @@ def iter_smc(
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of ``compute_smc(candles, config)`` in consecutive chunks of ``chunk_bars``.
 
-    The same rows at the same speed, but only one chunk's rows in memory at a time (220 float64
-    columns are 37x the input's size): for long histories written out as they come. Bad input
-    raises as in ``compute_smc``, at the chunk that holds it.
+    The same rows (compact dtypes) at the same speed, but only one chunk's rows in memory at a
+    time (the 220 columns are 16x the input's size): for long histories written out as they
+    come. Bad input raises as in ``compute_smc``, at the chunk that holds it.
     """
     if not isinstance(chunk_bars, int) or chunk_bars < 1:
         raise ValueError(f"chunk_bars must be an int >= 1, got {chunk_bars!r}")
