@@ -58,7 +58,9 @@ def _bars(b: Bars, start: int, stop: int) -> Bars:
                 b.close[start:stop], b.funding[start:stop])  # fmt: skip
 
 
-def _window(prepared: Prepared, t0: pd.Timestamp, t1: pd.Timestamp, tail: int) -> tuple[int, int, int]:
+def _window(
+    prepared: Prepared, t0: pd.Timestamp, t1: pd.Timestamp, tail: int
+) -> tuple[int, int, int]:
     """Bars whose decision (close) lies in ``[t0, t1]``, plus ``tail`` bars to close trades."""
     closes = prepared.candles.index + prepared.timeframe.delta
     a = int(closes.searchsorted(t0, side="left"))
@@ -74,7 +76,9 @@ def _run(prepared: Prepared, signals: np.ndarray, a: int, b: int, c: int) -> tup
     return pd.Series(logs.equity, index=index), len(logs.trades)
 
 
-def _model_signals(prepared: Prepared, p: pd.Series, threshold: float, ref: float, sized: bool) -> np.ndarray:
+def _model_signals(
+    prepared: Prepared, p: pd.Series, threshold: float, ref: float, sized: bool
+) -> np.ndarray:
     sig = prepared.signals.copy()
     closes = prepared.candles.index + prepared.timeframe.delta
     bars = closes.get_indexer(pd.DatetimeIndex(p.index))
@@ -92,12 +96,17 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
     """Run every variant over every fold's test window; stitch and summarize."""
     cfg = result.config
     tail = cfg.meta.horizon_bars
-    rows, curves = [], {v: [] for v in VARIANTS}
+    rows: list[dict[str, float | str]] = []
+    curves: dict[str, list[pd.Series]] = {v: [] for v in VARIANTS}
     trades = dict.fromkeys(VARIANTS, 0)
     random_pcts = []
     for fr in result.folds:
         t0, t1 = fr.fold.test_start, fr.fold.test_end
-        row: dict[str, float | str] = {"fold": fr.fold.index, "test_start": str(t0), "test_end": str(t1)}
+        row: dict[str, float | str] = {
+            "fold": fr.fold.index,
+            "test_start": str(t0),
+            "test_end": str(t1),
+        }
         row.update({f"{k}": v for k, v in fr.metrics.items()})
         fold_curves: dict[str, list[pd.Series]] = {v: [] for v in curves}
         for symbol, market in result.markets.items():
@@ -107,12 +116,14 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
                 continue
             mine = fr.predictions[fr.predictions["symbol"] == symbol]
             p = pd.Series(mine["p"].to_numpy(), index=pd.DatetimeIndex(mine["decided_at"]))
+            filtered = _model_signals(setup, p, fr.threshold, fr.size_reference, False)
+            sized = _model_signals(setup, p, fr.threshold, fr.size_reference, True)
             runs = {
                 "rules": _run(rules, rules.signals, a, b, c),
                 "setups": _run(setup, setup.signals, a, b, c),
-                "model_filtered": _run(setup, _model_signals(setup, p, fr.threshold, fr.size_reference, False), a, b, c),
-                "model_sized": _run(setup, _model_signals(setup, p, fr.threshold, fr.size_reference, True), a, b, c),
-            }  # fmt: skip
+                "model_filtered": _run(setup, filtered, a, b, c),
+                "model_sized": _run(setup, sized, a, b, c),
+            }
             close = market.candles["close"].to_numpy()[a:c]
             initial = cfg.backtest.initial_cash
             index = market.candles.index[a:c] + setup.timeframe.delta
@@ -122,9 +133,18 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
             filtered = _model_signals(setup, p, fr.threshold, fr.size_reference, False)[a:c]
             n_taken = int(np.count_nonzero(np.nan_to_num(filtered[: b - a, L.SIG_SIZE]) > 0))
             masked[:, L.SIG_ENTRY] = 0.0
-            masked[np.flatnonzero(np.nan_to_num(filtered[: b - a, L.SIG_SIZE]) > 0), L.SIG_ENTRY] = 1.0
-            rnd = random_entries(_bars(setup.bars, a, c), masked, setup.params, random_seeds,
-                                 setup.timeframe.ns, initial, seed=fr.fold.index)  # fmt: skip
+            masked[
+                np.flatnonzero(np.nan_to_num(filtered[: b - a, L.SIG_SIZE]) > 0), L.SIG_ENTRY
+            ] = 1.0
+            rnd = random_entries(
+                _bars(setup.bars, a, c),
+                masked,
+                setup.params,
+                random_seeds,
+                setup.timeframe.ns,
+                initial,
+                seed=fr.fold.index,
+            )
             model_total = runs["model_filtered"][0].iloc[-1] / initial - 1.0
             if n_taken:
                 random_pcts.append(rnd.percentile(model_total))
@@ -153,7 +173,9 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
     return Evaluation(pd.DataFrame(rows), equity_frame, summary)
 
 
-def _summary(equity: pd.DataFrame, trades: dict[str, int], random_pcts: list[float]) -> pd.DataFrame:
+def _summary(
+    equity: pd.DataFrame, trades: dict[str, int], random_pcts: list[float]
+) -> pd.DataFrame:
     rows = {}
     daily = {}
     for name in VARIANTS:

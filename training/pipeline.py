@@ -151,14 +151,18 @@ def label_intents(markets: Mapping[str, Market], config: TrainConfig) -> tuple[p
         frame = labelled.labels.reset_index(drop=True)
         frame.insert(0, "symbol", symbol)
         tf = market.setup.timeframe.delta
-        opened = pd.DatetimeIndex(frame["decided_at"] - tf).as_unit("ns").asi8
-        bar = np.searchsorted(pd.DatetimeIndex(market.candles.index).as_unit("ns").asi8, opened)
-        end = bar + frame["bars_held"].to_numpy()
-        frame[WEIGHT] = uniqueness_weights(bar + 1, np.maximum(end, bar + 1), len(market.candles)).weights
+        opened = (frame["decided_at"] - tf).to_numpy(dtype="datetime64[ns]")
+        index = market.candles.index.to_numpy(dtype="datetime64[ns]")
+        bar = np.asarray(np.searchsorted(index, opened), dtype=np.int64)
+        end = bar + frame["bars_held"].to_numpy(dtype=np.int64)
+        spans = uniqueness_weights(bar + 1, np.maximum(end, bar + 1), len(market.candles))
+        frame[WEIGHT] = spans.weights
         frames.append(frame)
     intents = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(intents):
-        intents = intents.sort_values(["decided_at", "symbol"], kind="stable").reset_index(drop=True)
+        intents = intents.sort_values(["decided_at", "symbol"], kind="stable").reset_index(
+            drop=True
+        )
     return intents, summary
 
 
@@ -171,7 +175,9 @@ def training_frame(
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
     keys = intents[["symbol", "decided_at"]].rename(columns={"decided_at": "event_timestamp"})
     keys = keys.assign(_intent=np.arange(len(intents)))
-    merged = frame.reset_index(drop=True).reset_index().merge(keys, on=["symbol", "event_timestamp"])
+    merged = (
+        frame.reset_index(drop=True).reset_index().merge(keys, on=["symbol", "event_timestamp"])
+    )
     rows = np.full(len(intents), -1, dtype=np.int64)
     rows[merged["_intent"].to_numpy()] = merged["index"].to_numpy()
     if (rows < 0).any():
@@ -243,16 +249,29 @@ def _fit_fold(
     if len(p_valid) >= 10 and len(np.unique(data.valid.y)) == 2:
         calibrator = fit_calibrator(config.calibration, p_valid, data.valid.y, _Parts())
     else:
-        calibrator = fit_calibrator("temperature", np.array([0.4, 0.6]), np.array([0.0, 1.0]), _Parts())
+        calibrator = fit_calibrator(
+            "temperature", np.array([0.4, 0.6]), np.array([0.0, 1.0]), _Parts()
+        )
     q_valid = calibrator.transform(p_valid) if len(p_valid) else p_valid
     r_valid = intents["r_multiple"].to_numpy()[valid_intents]
-    threshold = (
-        choose_threshold(q_valid, r_valid, config.min_valid_trades) if len(q_valid) else 0.0
-    )
+    threshold = choose_threshold(q_valid, r_valid, config.min_valid_trades) if len(q_valid) else 0.0
     reference = float(np.mean(q_valid)) if len(q_valid) else 0.5
-    q_test = calibrator.transform(model.predict_proba(data.test.x)) if len(data.test.rows) else np.zeros(0)
+    q_test = (
+        calibrator.transform(model.predict_proba(data.test.x))
+        if len(data.test.rows)
+        else np.zeros(0)
+    )
     test_intents = by_row.loc[data.test.rows].to_numpy()
-    return model, data.preprocessor, calibrator, threshold, reference, q_test, test_intents, data.test.y
+    return (
+        model,
+        data.preprocessor,
+        calibrator,
+        threshold,
+        reference,
+        q_test,
+        test_intents,
+        data.test.y,
+    )
 
 
 def train_and_evaluate(
@@ -275,14 +294,18 @@ def train_and_evaluate(
         )
     frame, rows = training_frame(markets, intents)
     columns = input_columns(frame)
-    bad = [c for c in columns if np.isinf(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)).any()]
+    bad = [
+        c for c in columns if np.isinf(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)).any()
+    ]
     if bad:
         raise ValueError(f"infinite feature values in column(s) {bad[:5]}")
     folds = purged_walk_forward(intents["decided_at"], intents["label_time"], config.splits)
     results = []
     for fold in folds:
-        progress(f"fold {fold.index + 1}/{len(folds)}: train {len(fold.train):,}, valid "
-                 f"{len(fold.valid):,}, test {len(fold.test):,} intents from {fold.test_start}")  # fmt: skip
+        progress(
+            f"fold {fold.index + 1}/{len(folds)}: train {len(fold.train):,}, valid "
+            f"{len(fold.valid):,}, test {len(fold.test):,} intents from {fold.test_start}"
+        )
         _, _, _, thr, ref, q, test_intents, y = _fit_fold(
             frame, intents, rows, fold, columns, timeframe.ns, config
         )
@@ -319,17 +342,32 @@ def train_and_evaluate(
 
 
 def _final_bundle(
-    result: TrainingResult, frame: pd.DataFrame, rows: np.ndarray, timeframe: Timeframe, out_dir: Path
+    result: TrainingResult,
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    timeframe: Timeframe,
+    out_dir: Path,
 ) -> Path:
     """Refit on every labelled intent (the last validation share stops and calibrates)."""
     config, intents = result.config, result.intents
     n = len(intents)
     cut = int(n * (1.0 - config.splits.valid_fraction))
     label_end = intents["label_time"].iloc[:cut].max()
-    train = np.flatnonzero((np.arange(n) < cut) & (intents["label_time"] < intents["decided_at"].iloc[cut]))
+    train = np.flatnonzero(
+        (np.arange(n) < cut) & (intents["label_time"] < intents["decided_at"].iloc[cut])
+    )
     valid = np.arange(cut, n)
-    fold = Fold(-1, train, valid, np.zeros(0, dtype=np.int64), intents["decided_at"].iloc[0],
-                intents["decided_at"].iloc[cut], label_end, label_end, 0)  # fmt: skip
+    fold = Fold(
+        -1,
+        train,
+        valid,
+        np.zeros(0, dtype=np.int64),
+        intents["decided_at"].iloc[0],
+        intents["decided_at"].iloc[cut],
+        label_end,
+        label_end,
+        0,
+    )
     model, pre, cal, thr, ref, _, _, _ = _fit_fold(
         frame, intents, rows, fold, list(result.columns), timeframe.ns, config
     )

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.pyfunc import PythonModel
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
 
 from training.promotion import Decision, Evidence
 
@@ -103,7 +103,8 @@ class _BundleModel(PythonModel):
 
         self.bundle = load_bundle(Path(context.artifacts["bundle"]))
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> np.ndarray:
+    # No type hints on the inputs: MLflow would validate them as its own list[...] types.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         del context, params
         return np.asarray(self.bundle.predict_windows(np.asarray(model_input, dtype=np.float32)))
 
