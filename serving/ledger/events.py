@@ -102,6 +102,9 @@ class OrderIntent:
         slot: The engine's slot of that trade.
         request_id: The engine's request it came from.
         replaces: The client id of the attempt it replaces, if any.
+        stop_loss: For an entry: the protective stop placed once it fills.
+        take_profits: For an entry: ``(price, fraction of the entry)`` per take-profit, placed
+            once it fills (the last takes what is left).
     """
 
     client_order_id: str
@@ -120,6 +123,8 @@ class OrderIntent:
     slot: int = -1
     request_id: int = -1
     replaces: str | None = None
+    stop_loss: float | None = None
+    take_profits: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.side not in ("buy", "sell"):
@@ -137,12 +142,16 @@ class OrderIntent:
 
     def to_body(self) -> dict[str, Any]:
         """Return the intent as a JSON-ready dict."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        body = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        body["take_profits"] = [list(tp) for tp in self.take_profits]
+        return body
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> OrderIntent:
         """Return the intent stored in an event body."""
-        return cls(**{k: body[k] for k in cls.__dataclass_fields__ if k in body})
+        values = {k: body[k] for k in cls.__dataclass_fields__ if k in body}
+        values["take_profits"] = tuple(tuple(tp) for tp in values.get("take_profits", ()))
+        return cls(**values)
 
 
 def intent_event(intent: OrderIntent, at: pd.Timestamp) -> LedgerEvent:

@@ -1,0 +1,303 @@
+"""The ccxt broker against a fake Delta: submission discipline and every fault of issue 13.
+
+After each fault: nothing lost (every order the venue holds is in the ledger, every fill
+recorded once), nothing doubled (one create per client id, one order per intent), and the
+ledger's position equals the venue's.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import ccxt
+import pandas as pd
+import pytest
+
+from serving.brokers.ccxt import (
+    CcxtBroker,
+    CcxtBrokerConfig,
+    TradingHalted,
+    VenueUnavailable,
+)
+from serving.ledger import LedgerConfig, fold, open_ledger
+from serving.ledger.store import SqliteLedger
+from serving.orders import Ack, OrderRequest, Rejection
+from serving.reconcile import ReconcileConfig
+from serving.runtime.clock import SimClock
+from tests.serving.fake_venue import Crash, FakeVenue
+
+SYMBOL = "BTC/USDT:USDT"
+T0 = pd.Timestamp("2026-01-01 00:05", tz="UTC")
+BAR = {"ts": T0, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
+
+
+def entry(trade_id: int = 1, qty: float = 0.005, **kw: object) -> OrderRequest:
+    values: dict = {
+        "request_id": trade_id, "trade_id": trade_id, "slot": 0, "action": "new",
+        "direction": 1, "decided_at": T0, "order_type": "market", "qty": qty,
+        "stop": 95_000.0, "tp1": 110_000.0, "tp1_fraction": 0.6, "tp3": 120_000.0,
+    }  # fmt: skip
+    values.update(kw)
+    return OrderRequest(**values)
+
+
+def make(tmp_path: Path, venue: FakeVenue | None = None, **config: object) -> CcxtBroker:
+    venue = venue or FakeVenue()
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    clock = SimClock(T0 + pd.Timedelta("10s"))
+    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(SYMBOL, **config))
+    broker.start()
+    return broker
+
+
+def assert_books_agree(broker: CcxtBroker) -> None:
+    venue: FakeVenue = broker.x
+    view = fold(broker.ledger.events())
+    cids = [c["params"].get("clientOrderId") for c in venue.creates]
+    assert len(cids) == len(set(cids)), "a client id was sent twice"
+    for o in venue.orders.values():
+        cid = o["clientOrderId"]
+        if cid and cid.startswith("sm"):
+            assert cid in view.orders, f"venue order {cid} missing from the ledger"
+            assert view.orders[cid].exchange_order_id == o["id"]
+    assert sorted(view.fills) == sorted(t["id"] for t in venue.trades)
+    ours = view.positions.get(SYMBOL)
+    assert (ours.qty if ours else 0.0) == pytest.approx(venue.position * venue.contract_size)
+
+
+def test_an_entry_is_stored_before_it_is_sent_and_filled_once(tmp_path: Path) -> None:
+    broker = make(tmp_path)
+    started = broker.view.last_seq
+    [ack] = broker.submit([entry()])
+    assert isinstance(ack, Ack)
+    events = broker.ledger.events(since=started)
+    assert [e.kind for e in events[:2]] == ["intent", "state"]  # written before the create
+    assert broker.x.creates[0]["amount"] == 5.0  # whole contracts of 0.001 BTC
+    fills = broker.poll(BAR)
+    assert [(f.kind, f.qty, f.leaves_qty) for f in fills] == [("entry", 0.005, 0.0)]
+    legs = sorted((o["clientOrderId"][-3:], o["amount"], o["reduce_only"])
+                  for o in broker.x.orders.values())  # fmt: skip
+    assert legs == [("-e0", 5.0, False), ("-s0", 5.0, True), ("t10", 3.0, True), ("t30", 2.0, True)]
+    protective = [c for c in broker.x.creates if c["params"].get("reduceOnly")]
+    assert {c["params"].get("stop_order_type") for c in protective} == {"stop_loss_order", None}
+    assert broker.poll(BAR) == []  # nothing new: nothing emitted twice
+    assert_books_agree(broker)
+
+
+def test_the_same_request_after_a_restart_is_not_sent_again(tmp_path: Path) -> None:
+    broker = make(tmp_path)
+    broker.submit([entry()])
+    again = CcxtBroker(broker.x, broker.ledger, broker.clock, broker.config)
+    [answer] = again.submit([entry()])
+    assert isinstance(answer, Ack)
+    assert len(broker.x.creates) == 1
+
+
+def test_timeout_after_the_exchange_accepted_is_resolved_by_client_id(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", "timeout_after")
+    broker = make(tmp_path, venue)
+    assert broker.submit([entry()]) == []  # no answer: unresolved, not a rejection
+    cid = venue.creates[0]["params"]["clientOrderId"]
+    assert broker.view.orders[cid].state == "unresolved"
+    fills = broker.poll(BAR)
+    assert [f.kind for f in fills] == ["entry"]
+    assert broker.view.orders[cid].state == "filled"
+    assert [c["what"] for c in broker.view.corrections][:1] == ["resolved"]
+    assert_books_agree(broker)
+
+
+def test_a_timeout_before_sending_is_rejected_after_lookups_and_resubmitted(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", "timeout_before")
+    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=2))
+    broker.submit([entry()])
+    first = broker.view.in_state("unresolved")[0].client_order_id
+    assert broker.poll(BAR) == []  # one miss
+    fills = broker.poll(BAR)  # second miss: rejected, sent again as attempt 1
+    assert broker.view.orders[first].state == "rejected"
+    second = first[:-1] + "1"
+    assert broker.view.orders[second].intent.replaces == first
+    assert [f.client_order_id for f in fills] + [f.client_order_id for f in broker.poll(BAR)] == [
+        second
+    ]
+    assert_books_agree(broker)
+
+
+def test_rate_limit_on_create_is_unresolved_then_resubmitted_once(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", "rate_limit")
+    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=1))
+    assert broker.submit([entry()]) == []
+    broker.poll(BAR)
+    broker.poll(BAR)
+    assert len([o for o in venue.orders.values() if o["clientOrderId"].endswith("-e1")]) == 1
+    assert venue.position == 5.0
+    assert_books_agree(broker)
+
+
+def test_exchange_down_at_start_up_sends_nothing_and_says_so(tmp_path: Path) -> None:
+    venue = FakeVenue(down=True)
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    broker = CcxtBroker(venue, ledger, SimClock(T0), CcxtBrokerConfig(SYMBOL))
+    with pytest.raises(VenueUnavailable, match=r"not answering.*nothing was sent"):
+        broker.start()
+    assert (venue.creates, ledger.events()) == ([], [])
+    venue.down = False
+    broker.start()
+    assert isinstance(broker.submit([entry()])[0], Ack)
+
+
+def test_a_crash_between_submit_and_ack_is_reconciled_after_restart(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", "crash")
+    broker = make(tmp_path, venue)
+    with pytest.raises(Crash):
+        broker.submit([entry()])
+    path = broker.ledger.path  # type: ignore[attr-defined]
+    del broker  # kill -9: the process state is gone, the ledger file stays
+    ledger = SqliteLedger(path)
+    restarted = CcxtBroker(
+        venue, ledger, SimClock(T0 + pd.Timedelta("1min")), CcxtBrokerConfig(SYMBOL)
+    )
+    restarted.start()
+    [order] = [o for o in restarted.view.orders.values() if o.intent.leg == "entry"]
+    assert (order.state, order.history[-2:]) == ("filled", ["unresolved", "filled"])
+    restarted.submit([entry()])  # the engine replays the bar: not sent twice
+    assert len([c for c in venue.creates if c["params"]["clientOrderId"].endswith("-e0")]) == 1
+    assert_books_agree(restarted)
+
+
+def test_partial_fills_fill_the_order_only_when_they_add_up(tmp_path: Path) -> None:
+    venue = FakeVenue(partial_parts=3)
+    broker = make(tmp_path, venue)
+    broker.submit([entry(qty=0.006)])
+    first = broker.poll(BAR)
+    cid = first[0].client_order_id
+    assert ([f.qty for f in first], broker.view.orders[cid].state) == ([0.002], "partially_filled")
+    venue.tick()
+    venue.tick()
+    rest = broker.poll(BAR)
+    assert [round(f.leaves_qty, 9) for f in first + rest] == [0.004, 0.002, 0.0]
+    assert broker.view.orders[cid].state == "filled"
+    assert_books_agree(broker)
+
+
+def test_insufficient_margin_is_a_rejection_with_the_venues_reason(tmp_path: Path) -> None:
+    broker = make(tmp_path, FakeVenue(margin=1.0))
+    [answer] = broker.submit([entry()])
+    assert isinstance(answer, Rejection)
+    assert "InsufficientFunds" in answer.reason
+    assert "insufficient_margin" in answer.reason
+    assert broker.poll(BAR) == []  # not repeated as a late rejection
+    assert_books_agree(broker)
+
+
+def test_a_fill_before_the_ack_is_booked_once_with_its_order(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", "timeout_after", "timeout_after")
+    broker = make(tmp_path, venue)
+    venue.fail("fetch_order", "down")  # the first lookup fails: the fill is seen first
+    fills = broker.poll(BAR) if broker.submit([entry()]) == [] else []
+    assert fills == []
+    assert len(broker.view.unlinked) == 1  # the venue's fill, waiting for its order
+    later = broker.poll(BAR)
+    assert [(f.kind, f.qty) for f in later] == [("entry", 0.005)]
+    assert broker.view.unlinked == []
+    assert_books_agree(broker)
+
+
+def test_clock_skew_is_resynchronized_and_the_order_resolved(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=1))
+    venue.clock_offset_s = 30.0  # the venue's clock runs ahead by more than 5 s
+    assert broker.submit([entry()]) == []
+    assert [c["what"] for c in broker.view.corrections] == ["clock"]
+    fills = broker.poll(BAR)  # not at the venue: rejected, sent again with the synced clock
+    fills += broker.poll(BAR)
+    assert [f.client_order_id[-2:] for f in fills] == ["e1"]
+    assert_books_agree(broker)
+
+
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_sent(tmp_path: Path) -> None:
+    broker = make(tmp_path)
+    small, wrong = broker.submit([
+        entry(trade_id=1, qty=0.0004),
+        entry(trade_id=2, order_type="limit", price=94_000.0),
+    ])  # fmt: skip
+    assert "qty 0.0004 is below delta's minimum" in small.reason
+    assert "stop 95000 must be below the entry 94000" in wrong.reason
+    assert broker.x.creates == []
+
+
+def test_wrong_credentials_are_refused_and_never_shown(tmp_path: Path, caplog) -> None:
+    venue = FakeVenue(apiKey="key-ZZZZ", secret="secret-YYYY")
+    caplog.set_level(logging.DEBUG)
+    broker = make(tmp_path, venue)
+    [answer] = broker.submit([entry()])
+    assert isinstance(answer, Rejection)
+    assert "invalid_api_key" in answer.reason
+    stored = " ".join(e.body_json() for e in broker.ledger.events())
+    for secret in ("key-ZZZZ", "secret-YYYY"):
+        assert secret not in caplog.text
+        assert secret not in answer.reason
+        assert secret not in stored
+
+
+def test_an_external_order_is_tagged_and_left_alone(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    xid = venue.place_external("buy", 1.0, 90_000.0)
+    broker = make(tmp_path, venue)
+    assert xid in broker.view.external
+    broker.poll(BAR)
+    assert venue.orders[xid]["status"] == "open"
+    assert "cancel_order" not in venue.calls
+
+
+def test_a_position_mismatch_halts_trading_with_the_reason(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    broker = make(tmp_path, venue)
+    venue.position = 3.0  # somebody traded outside the ledger's sight (no fills visible)
+    broker.poll(BAR)
+    assert broker.view.halted is not None
+    assert "position mismatch on BTC/USDT:USDT: ledger 0, exchange 0.003" in broker.view.halted
+    [answer] = broker.submit([entry(trade_id=9)])
+    assert isinstance(answer, Rejection)
+    assert answer.reason.startswith("trading halted")
+    restarted = CcxtBroker(venue, broker.ledger, broker.clock, broker.config)
+    with pytest.raises(TradingHalted):
+        restarted.start()
+
+
+def test_out_of_order_lists_give_fills_in_time_order(tmp_path: Path) -> None:
+    venue = FakeVenue(partial_parts=3, reverse_lists=True)
+    broker = make(tmp_path, venue)
+    broker.submit([entry(qty=0.006)])
+    venue.tick()
+    venue.tick()
+    fills = broker.poll(BAR)
+    assert [f.filled_at for f in fills] == sorted(f.filled_at for f in fills)
+    assert [round(f.leaves_qty, 9) for f in fills] == [0.004, 0.002, 0.0]
+    assert_books_agree(broker)
+
+
+def test_a_stop_fill_closes_the_trade_and_cancels_the_take_profits(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    broker = make(tmp_path, venue)
+    broker.submit([entry()])
+    broker.poll(BAR)
+    venue.set_price(94_000.0)
+    [stop] = broker.poll(BAR)
+    assert (stop.kind, stop.qty, stop.closes_position) == ("stop", 0.005, True)
+    assert {o["status"] for o in venue.orders.values()} == {"closed", "canceled"}
+    assert venue.position == 0.0
+    assert_books_agree(broker)
+
+
+def test_an_unmapped_error_is_unresolved_not_rejected(tmp_path: Path) -> None:
+    venue = FakeVenue()
+    venue.fail("create_order", ccxt.ExchangeError('delta {"error":{"code":"mystery"}}'))
+    broker = make(tmp_path, venue)
+    assert broker.submit([entry()]) == []
+    assert len(broker.view.in_state("unresolved")) == 1
