@@ -182,9 +182,11 @@ def reconcile(
 
     # 1: fills the ledger lacks
     new_fills: dict[str, list[FillRecord]] = {}
-    for f in snapshot.fills:
-        if f.venue_trade_id in view.fills:
-            continue
+    fresh: dict[str, FillRecord] = {}
+    for f in snapshot.fills:  # a venue may list a fill twice (pages overlap): once here
+        if f.venue_trade_id not in view.fills:
+            fresh.setdefault(f.venue_trade_id, f)
+    for f in fresh.values():
         cid = f.client_order_id or xid_to_cid.get(f.exchange_order_id or "")
         f = replace(f, client_order_id=cid)
         events.append(fill_event(f, at))
@@ -269,9 +271,8 @@ def reconcile(
     # 6: positions
     halt = None
     ours: dict[str, float] = {s: p.qty for s, p in view.positions.items()}
-    for f in snapshot.fills:
-        if f.venue_trade_id not in view.fills:
-            ours[f.symbol] = ours.get(f.symbol, 0.0) + (f.qty if f.side == "buy" else -f.qty)
+    for f in fresh.values():
+        ours[f.symbol] = ours.get(f.symbol, 0.0) + (f.qty if f.side == "buy" else -f.qty)
     for symbol, theirs in snapshot.positions.items():
         if view.exchange_positions.get(symbol) != theirs:
             events.append(LedgerEvent("position", symbol, {"symbol": symbol, "qty": theirs}, at))
