@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.brokers.venues.base import VenueQuirks, quirks_for
+from serving.brokers.venues.base import VenueQuirks, WeightedWindow, quirks_for
 from serving.ledger.events import (
     FillRecord,
     LedgerEvent,
@@ -57,12 +58,41 @@ _AT_ONCE: dict[str, OrderState] = {
 }
 
 
+class BrokerConfigError(ValueError):
+    """The broker was configured with something that cannot work (unknown venue, no keys)."""
+
+
 class VenueUnavailable(RuntimeError):
     """The exchange could not be reached; nothing was sent."""
 
 
 class TradingHalted(RuntimeError):
     """Reconciliation found the books disagree; trading stays halted until a person re-arms it."""
+
+
+def make_exchange(
+    venue: str, api_key: str | None, secret: str | None, *, testnet: bool = True
+) -> Any:
+    """Return a ccxt exchange object for ``venue`` (its testnet unless ``testnet`` is False).
+
+    Nothing is sent until the broker starts. The credentials live only in the returned
+    object; errors name the missing field, never its value.
+    """
+    import ccxt
+
+    if venue not in ccxt.exchanges:
+        raise BrokerConfigError(
+            f"venue: {venue!r} is not a ccxt exchange id (e.g. delta, binanceusdm)"
+        )
+    missing = [name for name, value in (("api_key", api_key), ("secret", secret)) if not value]
+    if missing:
+        raise BrokerConfigError(f"{', '.join(missing)}: needed to trade on {venue}")
+    exchange = getattr(ccxt, venue)(
+        {"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": 10_000}
+    )
+    if testnet:
+        exchange.set_sandbox_mode(True)
+    return exchange
 
 
 def request_origin(symbol: str, request: OrderRequest) -> str:
@@ -107,8 +137,15 @@ class CcxtBroker:
         config: CcxtBrokerConfig,
         quirks: VenueQuirks | None = None,
         origin: Callable[[str, OrderRequest], str] = request_origin,
+        limiter: WeightedWindow | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Wrap an exchange object (ccxt's, or a fake with its interface); read the ledger."""
+        """Wrap an exchange object (ccxt's, or a fake with its interface); read the ledger.
+
+        ``limiter`` keeps a weighted call budget (Delta's 5-minute window); ``sleep`` and
+        ``monotonic`` are injected so tests need not wait.
+        """
         self.x = exchange
         self.ledger = ledger
         self.clock = clock
@@ -117,9 +154,13 @@ class CcxtBroker:
         self._origin = origin
         self.view: LedgerView = fold(ledger.events())
         self._requests: dict[str, OrderRequest] = {}
-        self._emitted: set[str] = set()
+        # fills booked before this process started belong to the previous process's engine
+        self._emitted: set[str] = set(self.view.fills)
         self._stops: dict[int, float] = {}
         self._market: Mapping[str, Any] | None = None
+        self.limiter = limiter
+        self._sleep = sleep
+        self._monotonic = monotonic
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -129,6 +170,15 @@ class CcxtBroker:
             if secret:
                 text = text.replace(str(secret), "***")
         return text[:500]
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """Call the exchange, first waiting until the call fits the venue's weighted budget."""
+        if self.limiter is not None:
+            wait = self.limiter.wait_s(method, self._monotonic())
+            if wait > 0.0:
+                self._sleep(wait)
+            self.limiter.spend(method, self._monotonic())
+        return getattr(self.x, method)(*args)
 
     def _record(self, events: Sequence[LedgerEvent]) -> list[int | None]:
         seqs = self.ledger.append(events)
@@ -156,7 +206,7 @@ class CcxtBroker:
             TradingHalted: The exchange's position differs from the ledger's.
         """
         try:
-            self.x.load_markets()
+            self._call("load_markets")
             self._market = self.x.market(self.config.symbol)
             self.quirks.sync_clock(self.x)
         except Exception as exc:
@@ -188,7 +238,7 @@ class CcxtBroker:
         return OrderIntent(
             client_order_id=client_order_id(origin, leg, 0),
             origin=origin, leg=leg, attempt=0, symbol=self.config.symbol, qty=qty,
-            amount=max(self.quirks.amount(self.market, qty), 0.0) or qty,
+            amount=self.quirks.amount(self.market, qty),
             trade_id=q.trade_id, slot=q.slot, request_id=q.request_id, **kw,
         )  # fmt: skip
 
@@ -237,8 +287,8 @@ class CcxtBroker:
             return None
         kind, price, params = self.quirks.create_args(intent, amount)
         try:
-            order = self.x.create_order(
-                self.config.symbol, kind, intent.side, amount, price, params
+            order = self._call(
+                "create_order", self.config.symbol, kind, intent.side, amount, price, params
             )
         except Exception as exc:
             reason = self._scrub(exc)
@@ -325,7 +375,12 @@ class CcxtBroker:
         if order.final or not order.exchange_order_id:
             return
         try:
-            self.x.cancel_order(order.exchange_order_id, self.config.symbol)
+            self._call(
+                "cancel_order",
+                order.exchange_order_id,
+                self.config.symbol,
+                self.quirks.cancel_params(order.client_order_id),
+            )
         except Exception as exc:  # OrderNotFound: it filled or went; reconciliation decides
             log.warning("cancel %s: %s", order.client_order_id, self._scrub(exc))
             return
@@ -439,7 +494,9 @@ class CcxtBroker:
         open_orders: tuple[VenueOrder, ...] = ()
         read_open = True
         try:
-            open_orders = tuple(self._venue_order(o) for o in self.x.fetch_open_orders(symbol))
+            open_orders = tuple(
+                self._venue_order(o) for o in self._call("fetch_open_orders", symbol)
+            )
         except Exception as exc:
             read_open = False
             log.warning("open orders: %s", self._scrub(exc))
@@ -449,13 +506,15 @@ class CcxtBroker:
             oldest_open = min((f.filled_at for f in self.view.fills.values()), default=now)
             since = min(since, int(oldest_open.value // 1_000_000))
         try:
-            fills = tuple(self._fill_record(t) for t in self.x.fetch_my_trades(symbol, since))
+            fills = tuple(
+                self._fill_record(t) for t in self._call("fetch_my_trades", symbol, since)
+            )
         except Exception as exc:
             log.warning("fills: %s", self._scrub(exc))
         positions: dict[str, float] = {}
         try:
             qty = 0.0
-            for p in self.x.fetch_positions([symbol]):
+            for p in self._call("fetch_positions", [symbol]):
                 if p.get("symbol") == symbol:
                     sign = 1.0 if p.get("side") == "long" else -1.0
                     qty += sign * self.quirks.base_qty(self.market, float(p.get("contracts") or 0))
@@ -474,7 +533,7 @@ class CcxtBroker:
                 continue
             try:
                 lookups[cid] = self._venue_order(
-                    self.x.fetch_order(None, symbol, self.quirks.lookup_params(cid))
+                    self._call("fetch_order", None, symbol, self.quirks.lookup_params(cid))
                 )
             except Exception as exc:
                 if type(exc).__name__ == "OrderNotFound":
@@ -524,7 +583,8 @@ class CcxtBroker:
             self._emitted.add(f.venue_trade_id)
             out.append(self._engine_fill(f, o))
         for o in list(self.view.orders.values()):
-            if o.intent.leg == "entry" and o.state == "filled":
+            ended = o.state == "filled" or (o.final and o.filled_qty > 0.0)
+            if o.intent.leg == "entry" and ended:
                 self._protect(o)
             if o.intent.leg in _EXITS and o.fills and self._open_qty(o.intent.trade_id) <= 0.0:
                 for other in self._trade_orders(o.intent.trade_id):

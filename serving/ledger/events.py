@@ -94,7 +94,8 @@ class OrderIntent:
         side: ``buy`` or ``sell``.
         order_type: ``market``, ``limit`` or ``stop`` (a stop-market trigger).
         qty: Quantity in base units (what the engine thinks in).
-        amount: Quantity in the venue's units (contracts on Delta).
+        amount: Quantity in the venue's units (whole contracts on Delta); 0 when ``qty`` is
+            below one step (such an intent is refused before anything is sent).
         price: Limit price (limit orders).
         stop_price: Trigger price (stop orders).
         reduce_only: Whether it may only reduce a position (every exit).
@@ -131,10 +132,10 @@ class OrderIntent:
             raise OrderError(f"OrderIntent.side: {self.side!r} is not buy or sell")
         if self.order_type not in ("market", "limit", "stop"):
             raise OrderError(f"OrderIntent.order_type: {self.order_type!r} is not supported")
-        for name in ("qty", "amount"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise OrderError(f"OrderIntent.{name}: expected a positive number, got {value}")
+        if not (math.isfinite(self.qty) and self.qty > 0.0):
+            raise OrderError(f"OrderIntent.qty: expected a positive number, got {self.qty}")
+        if not (math.isfinite(self.amount) and self.amount >= 0.0):
+            raise OrderError(f"OrderIntent.amount: expected >= 0, got {self.amount}")
         if self.order_type == "limit" and self.price is None:
             raise OrderError("OrderIntent.price: a limit order needs a price")
         if self.order_type == "stop" and self.stop_price is None:

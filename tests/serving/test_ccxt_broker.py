@@ -8,6 +8,7 @@ ledger's position equals the venue's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import ccxt
@@ -20,8 +21,9 @@ from serving.brokers.ccxt import (
     TradingHalted,
     VenueUnavailable,
 )
+from serving.brokers.venues.base import WeightedWindow
 from serving.ledger import LedgerConfig, fold, open_ledger
-from serving.ledger.store import SqliteLedger
+from serving.ledger.store import Ledger
 from serving.orders import Ack, OrderRequest, Rejection
 from serving.reconcile import ReconcileConfig
 from serving.runtime.clock import SimClock
@@ -42,9 +44,27 @@ def entry(trade_id: int = 1, qty: float = 0.005, **kw: object) -> OrderRequest:
     return OrderRequest(**values)
 
 
-def make(tmp_path: Path, venue: FakeVenue | None = None, **config: object) -> CcxtBroker:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Ledger]]:
+    """Open the ledger of the test (the same one each call), on each backend; close them all."""
+    dsn = request.getfixturevalue("pg_dsn") if request.param == "postgres" else None
+    config = LedgerConfig.build(tmp_path, dsn=dsn)
+    opened: list[Ledger] = []
+
+    def open_() -> Ledger:
+        opened.append(open_ledger(config))
+        return opened[-1]
+
+    yield open_
+    for ledger in opened:
+        ledger.close()
+
+
+def make(
+    store: Callable[[], Ledger], venue: FakeVenue | None = None, **config: object
+) -> CcxtBroker:
     venue = venue or FakeVenue()
-    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    ledger = store()
     clock = SimClock(T0 + pd.Timedelta("10s"))
     broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(SYMBOL, **config))
     broker.start()
@@ -66,8 +86,8 @@ def assert_books_agree(broker: CcxtBroker) -> None:
     assert (ours.qty if ours else 0.0) == pytest.approx(venue.position * venue.contract_size)
 
 
-def test_an_entry_is_stored_before_it_is_sent_and_filled_once(tmp_path: Path) -> None:
-    broker = make(tmp_path)
+def test_an_entry_is_stored_before_it_is_sent_and_filled_once(store: Callable[[], Ledger]) -> None:
+    broker = make(store)
     started = broker.view.last_seq
     [ack] = broker.submit([entry()])
     assert isinstance(ack, Ack)
@@ -85,8 +105,8 @@ def test_an_entry_is_stored_before_it_is_sent_and_filled_once(tmp_path: Path) ->
     assert_books_agree(broker)
 
 
-def test_the_same_request_after_a_restart_is_not_sent_again(tmp_path: Path) -> None:
-    broker = make(tmp_path)
+def test_the_same_request_after_a_restart_is_not_sent_again(store: Callable[[], Ledger]) -> None:
+    broker = make(store)
     broker.submit([entry()])
     again = CcxtBroker(broker.x, broker.ledger, broker.clock, broker.config)
     [answer] = again.submit([entry()])
@@ -94,10 +114,12 @@ def test_the_same_request_after_a_restart_is_not_sent_again(tmp_path: Path) -> N
     assert len(broker.x.creates) == 1
 
 
-def test_timeout_after_the_exchange_accepted_is_resolved_by_client_id(tmp_path: Path) -> None:
+def test_timeout_after_the_exchange_accepted_is_resolved_by_client_id(
+    store: Callable[[], Ledger],
+) -> None:
     venue = FakeVenue()
     venue.fail("create_order", "timeout_after")
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     assert broker.submit([entry()]) == []  # no answer: unresolved, not a rejection
     cid = venue.creates[0]["params"]["clientOrderId"]
     assert broker.view.orders[cid].state == "unresolved"
@@ -108,10 +130,12 @@ def test_timeout_after_the_exchange_accepted_is_resolved_by_client_id(tmp_path: 
     assert_books_agree(broker)
 
 
-def test_a_timeout_before_sending_is_rejected_after_lookups_and_resubmitted(tmp_path: Path) -> None:
+def test_a_timeout_before_sending_is_rejected_after_lookups_and_resubmitted(
+    store: Callable[[], Ledger],
+) -> None:
     venue = FakeVenue()
     venue.fail("create_order", "timeout_before")
-    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=2))
+    broker = make(store, venue, reconcile=ReconcileConfig(misses_to_reject=2))
     broker.submit([entry()])
     first = broker.view.in_state("unresolved")[0].client_order_id
     assert broker.poll(BAR) == []  # one miss
@@ -125,10 +149,12 @@ def test_a_timeout_before_sending_is_rejected_after_lookups_and_resubmitted(tmp_
     assert_books_agree(broker)
 
 
-def test_rate_limit_on_create_is_unresolved_then_resubmitted_once(tmp_path: Path) -> None:
+def test_rate_limit_on_create_is_unresolved_then_resubmitted_once(
+    store: Callable[[], Ledger],
+) -> None:
     venue = FakeVenue()
     venue.fail("create_order", "rate_limit")
-    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=1))
+    broker = make(store, venue, reconcile=ReconcileConfig(misses_to_reject=1))
     assert broker.submit([entry()]) == []
     broker.poll(BAR)
     broker.poll(BAR)
@@ -137,9 +163,9 @@ def test_rate_limit_on_create_is_unresolved_then_resubmitted_once(tmp_path: Path
     assert_books_agree(broker)
 
 
-def test_exchange_down_at_start_up_sends_nothing_and_says_so(tmp_path: Path) -> None:
+def test_exchange_down_at_start_up_sends_nothing_and_says_so(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue(down=True)
-    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    ledger = store()
     broker = CcxtBroker(venue, ledger, SimClock(T0), CcxtBrokerConfig(SYMBOL))
     with pytest.raises(VenueUnavailable, match=r"not answering.*nothing was sent"):
         broker.start()
@@ -149,15 +175,16 @@ def test_exchange_down_at_start_up_sends_nothing_and_says_so(tmp_path: Path) -> 
     assert isinstance(broker.submit([entry()])[0], Ack)
 
 
-def test_a_crash_between_submit_and_ack_is_reconciled_after_restart(tmp_path: Path) -> None:
+def test_a_crash_between_submit_and_ack_is_reconciled_after_restart(
+    store: Callable[[], Ledger],
+) -> None:
     venue = FakeVenue()
     venue.fail("create_order", "crash")
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     with pytest.raises(Crash):
         broker.submit([entry()])
-    path = broker.ledger.path  # type: ignore[attr-defined]
-    del broker  # kill -9: the process state is gone, the ledger file stays
-    ledger = SqliteLedger(path)
+    del broker  # kill -9: the process state is gone, the ledger stays
+    ledger = store()
     restarted = CcxtBroker(
         venue, ledger, SimClock(T0 + pd.Timedelta("1min")), CcxtBrokerConfig(SYMBOL)
     )
@@ -169,9 +196,9 @@ def test_a_crash_between_submit_and_ack_is_reconciled_after_restart(tmp_path: Pa
     assert_books_agree(restarted)
 
 
-def test_partial_fills_fill_the_order_only_when_they_add_up(tmp_path: Path) -> None:
+def test_partial_fills_fill_the_order_only_when_they_add_up(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue(partial_parts=3)
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     broker.submit([entry(qty=0.006)])
     first = broker.poll(BAR)
     cid = first[0].client_order_id
@@ -184,8 +211,10 @@ def test_partial_fills_fill_the_order_only_when_they_add_up(tmp_path: Path) -> N
     assert_books_agree(broker)
 
 
-def test_insufficient_margin_is_a_rejection_with_the_venues_reason(tmp_path: Path) -> None:
-    broker = make(tmp_path, FakeVenue(margin=1.0))
+def test_insufficient_margin_is_a_rejection_with_the_venues_reason(
+    store: Callable[[], Ledger],
+) -> None:
+    broker = make(store, FakeVenue(margin=1.0))
     [answer] = broker.submit([entry()])
     assert isinstance(answer, Rejection)
     assert "InsufficientFunds" in answer.reason
@@ -194,10 +223,10 @@ def test_insufficient_margin_is_a_rejection_with_the_venues_reason(tmp_path: Pat
     assert_books_agree(broker)
 
 
-def test_a_fill_before_the_ack_is_booked_once_with_its_order(tmp_path: Path) -> None:
+def test_a_fill_before_the_ack_is_booked_once_with_its_order(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue()
     venue.fail("create_order", "timeout_after", "timeout_after")
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     venue.fail("fetch_order", "down")  # the first lookup fails: the fill is seen first
     fills = broker.poll(BAR) if broker.submit([entry()]) == [] else []
     assert fills == []
@@ -208,9 +237,9 @@ def test_a_fill_before_the_ack_is_booked_once_with_its_order(tmp_path: Path) -> 
     assert_books_agree(broker)
 
 
-def test_clock_skew_is_resynchronized_and_the_order_resolved(tmp_path: Path) -> None:
+def test_clock_skew_is_resynchronized_and_the_order_resolved(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue()
-    broker = make(tmp_path, venue, reconcile=ReconcileConfig(misses_to_reject=1))
+    broker = make(store, venue, reconcile=ReconcileConfig(misses_to_reject=1))
     venue.clock_offset_s = 30.0  # the venue's clock runs ahead by more than 5 s
     assert broker.submit([entry()]) == []
     assert [c["what"] for c in broker.view.corrections] == ["clock"]
@@ -220,8 +249,10 @@ def test_clock_skew_is_resynchronized_and_the_order_resolved(tmp_path: Path) -> 
     assert_books_agree(broker)
 
 
-def test_bad_input_is_refused_naming_the_field_and_nothing_is_sent(tmp_path: Path) -> None:
-    broker = make(tmp_path)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_sent(
+    store: Callable[[], Ledger],
+) -> None:
+    broker = make(store)
     small, wrong = broker.submit([
         entry(trade_id=1, qty=0.0004),
         entry(trade_id=2, order_type="limit", price=94_000.0),
@@ -231,10 +262,10 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_sent(tmp_path: Pat
     assert broker.x.creates == []
 
 
-def test_wrong_credentials_are_refused_and_never_shown(tmp_path: Path, caplog) -> None:
+def test_wrong_credentials_are_refused_and_never_shown(store: Callable[[], Ledger], caplog) -> None:
     venue = FakeVenue(apiKey="key-ZZZZ", secret="secret-YYYY")
     caplog.set_level(logging.DEBUG)
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     [answer] = broker.submit([entry()])
     assert isinstance(answer, Rejection)
     assert "invalid_api_key" in answer.reason
@@ -245,19 +276,19 @@ def test_wrong_credentials_are_refused_and_never_shown(tmp_path: Path, caplog) -
         assert secret not in stored
 
 
-def test_an_external_order_is_tagged_and_left_alone(tmp_path: Path) -> None:
+def test_an_external_order_is_tagged_and_left_alone(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue()
     xid = venue.place_external("buy", 1.0, 90_000.0)
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     assert xid in broker.view.external
     broker.poll(BAR)
     assert venue.orders[xid]["status"] == "open"
     assert "cancel_order" not in venue.calls
 
 
-def test_a_position_mismatch_halts_trading_with_the_reason(tmp_path: Path) -> None:
+def test_a_position_mismatch_halts_trading_with_the_reason(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue()
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     venue.position = 3.0  # somebody traded outside the ledger's sight (no fills visible)
     broker.poll(BAR)
     assert broker.view.halted is not None
@@ -270,9 +301,9 @@ def test_a_position_mismatch_halts_trading_with_the_reason(tmp_path: Path) -> No
         restarted.start()
 
 
-def test_out_of_order_lists_give_fills_in_time_order(tmp_path: Path) -> None:
+def test_out_of_order_lists_give_fills_in_time_order(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue(partial_parts=3, reverse_lists=True)
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     broker.submit([entry(qty=0.006)])
     venue.tick()
     venue.tick()
@@ -282,9 +313,11 @@ def test_out_of_order_lists_give_fills_in_time_order(tmp_path: Path) -> None:
     assert_books_agree(broker)
 
 
-def test_a_stop_fill_closes_the_trade_and_cancels_the_take_profits(tmp_path: Path) -> None:
+def test_a_stop_fill_closes_the_trade_and_cancels_the_take_profits(
+    store: Callable[[], Ledger],
+) -> None:
     venue = FakeVenue()
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     broker.submit([entry()])
     broker.poll(BAR)
     venue.set_price(94_000.0)
@@ -295,9 +328,97 @@ def test_a_stop_fill_closes_the_trade_and_cancels_the_take_profits(tmp_path: Pat
     assert_books_agree(broker)
 
 
-def test_an_unmapped_error_is_unresolved_not_rejected(tmp_path: Path) -> None:
+def test_an_unmapped_error_is_unresolved_not_rejected(store: Callable[[], Ledger]) -> None:
     venue = FakeVenue()
     venue.fail("create_order", ccxt.ExchangeError('delta {"error":{"code":"mystery"}}'))
-    broker = make(tmp_path, venue)
+    broker = make(store, venue)
     assert broker.submit([entry()]) == []
     assert len(broker.view.in_state("unresolved")) == 1
+
+
+def test_reads_that_are_rate_limited_prove_nothing_missing(store) -> None:
+    venue = FakeVenue()
+    broker = make(store, venue, reconcile=ReconcileConfig(misses_to_lost=1))
+    broker.submit([entry(order_type="limit", price=99_000.0, stop=95_000.0)])
+    venue.fail("fetch_open_orders", "rate_limit")
+    venue.fail("fetch_my_trades", "rate_limit")
+    assert broker.poll(BAR) == []
+    [order] = broker.view.orders.values()
+    assert (order.state, order.misses) == ("accepted", 0)
+    assert_books_agree(broker)
+
+
+def test_the_weighted_budget_delays_calls_instead_of_spending_past_it(store) -> None:
+    waits: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    budget = WeightedWindow(budget=12.0, window_s=300.0, weights={"create_order": 5.0})
+    venue = FakeVenue()
+    ledger = store()
+    broker = CcxtBroker(
+        venue, ledger, SimClock(T0), CcxtBrokerConfig(SYMBOL), limiter=budget,
+        sleep=sleep,
+        monotonic=lambda: now[0],
+    )  # fmt: skip
+    broker.submit([entry(trade_id=1, order_type="limit", price=99_000.0)])
+    broker.submit([entry(trade_id=2, order_type="limit", price=99_000.0)])
+    broker.submit([entry(trade_id=3, order_type="limit", price=99_000.0)])
+    assert waits == [300.0]  # the third create waited for the first to leave the window
+    assert len(venue.creates) == 3
+
+
+def test_the_dead_mans_switch_is_armed_at_every_reconciliation(store) -> None:
+    venue = FakeVenue()
+    broker = make(store, venue, dead_man_s=60.0)
+    broker.poll(BAR)
+    assert venue.dead_man == ["60000", "60000"]  # at start-up and at the poll
+
+
+class DownLedger:
+    """A ledger whose database is down for writes."""
+
+    def __init__(self, inner: Ledger) -> None:
+        self.inner = inner
+
+    def append(self, events):
+        raise OSError("database is down")
+
+    def events(self, since=0, kinds=None):
+        return self.inner.events(since, kinds)
+
+
+def test_nothing_is_sent_when_the_intent_cannot_be_stored(store) -> None:
+    venue = FakeVenue()
+    broker = CcxtBroker(venue, DownLedger(store()), SimClock(T0), CcxtBrokerConfig(SYMBOL))
+    broker._market = venue.market(SYMBOL)
+    with pytest.raises(OSError, match="database is down"):
+        broker.submit([entry()])
+    assert venue.creates == []
+
+
+def test_postgres_restarted_mid_run_loses_nothing(pg_dsn: str, tmp_path: Path) -> None:
+    import psycopg
+
+    ledger = open_ledger(LedgerConfig.build(tmp_path, dsn=pg_dsn))
+    venue = FakeVenue()
+    broker = CcxtBroker(venue, ledger, SimClock(T0 + pd.Timedelta("10s")), CcxtBrokerConfig(SYMBOL))
+    broker.start()
+    broker.submit([entry(trade_id=1)])
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+    admin = pg_dsn.replace(f"dbname={dbname}", "dbname=postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:  # what a server restart does to us
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (dbname,),
+        ).fetchone()
+    assert killed is not None
+    assert killed[0] >= 1
+    assert [f.kind for f in broker.poll(BAR)] == ["entry"]
+    broker.submit([entry(trade_id=2)])
+    broker.poll(BAR)
+    assert_books_agree(broker)
+    ledger.close()

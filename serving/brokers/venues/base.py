@@ -9,7 +9,9 @@ refusals and ambiguous outcomes, and keeps the venue's clock and dead-man's swit
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from serving.ledger.events import OrderIntent
@@ -75,6 +77,10 @@ class VenueQuirks:
         """Return ``fetch_order`` params that find an order by our client id."""
         return {"clientOrderId": client_order_id}
 
+    def cancel_params(self, client_order_id: str) -> dict[str, Any]:
+        """Return ``cancel_order`` params for one of our orders (none by default)."""
+        return {}
+
     def classify(self, exc: BaseException) -> Outcome:
         """Return ``rejected`` for a definite refusal, ``unresolved`` for anything else.
 
@@ -100,6 +106,55 @@ class VenueQuirks:
     def arm_dead_man(self, exchange: Any, seconds: float) -> bool:
         """Ask the venue to cancel our orders if we go quiet for ``seconds`` (False: cannot)."""
         return False
+
+
+@dataclass
+class WeightedWindow:
+    """A rolling budget of weighted calls (Delta counts weights over 5 minutes).
+
+    The default weights are our configuration, not the venue's published table: set them and
+    ``budget`` from the venue's documentation or quota endpoint.
+
+    Attributes:
+        budget: Weight allowed per window (set it from the venue's quota endpoint).
+        window_s: Window length in seconds.
+        weights: Weight per ccxt method; methods not listed weigh ``default_weight``.
+        default_weight: Weight of an unlisted call.
+    """
+
+    budget: float = 10_000.0
+    window_s: float = 300.0
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "create_order": 5.0,
+            "cancel_order": 5.0,
+            "fetch_order": 1.0,
+            "fetch_open_orders": 3.0,
+            "fetch_my_trades": 3.0,
+            "fetch_positions": 3.0,
+            "fetch_balance": 3.0,
+        }
+    )
+    default_weight: float = 1.0
+    _spent: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def wait_s(self, method: str, now: float) -> float:
+        """Return how long to wait before ``method`` fits the budget (0: go now)."""
+        while self._spent and self._spent[0][0] <= now - self.window_s:
+            self._spent.popleft()
+        need = self.weights.get(method, self.default_weight)
+        used = sum(w for _, w in self._spent)
+        if used + need <= self.budget:
+            return 0.0
+        freed, i = 0.0, 0
+        while used - freed + need > self.budget and i < len(self._spent):
+            freed += self._spent[i][1]
+            i += 1
+        return max(0.0, self._spent[i - 1][0] + self.window_s - now)
+
+    def spend(self, method: str, now: float) -> None:
+        """Count a call made at ``now``."""
+        self._spent.append((now, self.weights.get(method, self.default_weight)))
 
 
 def quirks_for(venue: str) -> VenueQuirks:

@@ -10,7 +10,9 @@ Checked in the installed ccxt 4.5.64 (``ccxt/binance.py``, which ``binanceusdm``
   and 6590-6603); post-only on a contract is ``timeInForce='GTX'`` (6486-6491);
   ``reduceOnly`` goes through as given.
 - An order is found by client id through ``fetch_order(None, symbol, {'clientOrderId': id})``
-  (``origClientOrderId``, lines 6726-6733).
+  (``origClientOrderId``, lines 6726-6733); a stop lives on the algo endpoint, so its lookup
+  and its cancel add ``trigger=True`` (``clientAlgoId``, lines 6725-6731 and 7446-7456). Stops
+  are not in the plain open-orders list: reconciliation finds them by lookup.
 - Request timestamps use ``nonce() = milliseconds() - options['timeDifference']`` (2918-2919);
   ``load_time_difference`` measures the offset; error -1021 (timestamp outside the receive
   window) maps to ``BadRequest`` (2456): a definite refusal.
@@ -23,6 +25,7 @@ from typing import Any
 
 from serving.brokers.venues.base import VenueQuirks
 from serving.ledger.events import OrderIntent
+from serving.order_state import parse_client_order_id
 
 
 class BinanceUsdmQuirks(VenueQuirks):
@@ -41,6 +44,15 @@ class BinanceUsdmQuirks(VenueQuirks):
             params["triggerPrice"] = intent.stop_price
             return "STOP_MARKET", None, params
         return intent.order_type, intent.price, params
+
+    def lookup_params(self, client_order_id: str) -> dict[str, Any]:
+        """Return lookup params; a stop is looked up on the algo endpoint."""
+        return {"clientOrderId": client_order_id, **self.cancel_params(client_order_id)}
+
+    def cancel_params(self, client_order_id: str) -> dict[str, Any]:
+        """Return ``trigger=True`` for a stop (an algo order), nothing otherwise."""
+        parts = parse_client_order_id(client_order_id)
+        return {"trigger": True} if parts is not None and parts.leg == "stop" else {}
 
     def clock_error(self, exc: BaseException) -> bool:
         """Whether Binance refused the request's timestamp (-1021)."""

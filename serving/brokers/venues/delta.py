@@ -27,8 +27,8 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
   which the broker treats as unresolved. A signature-expiry error is one of those: the broker
   resynchronizes the clock and the order is resolved by lookup like any unresolved one.
 - Rate limits are weighted per endpoint in a 5-minute window; ccxt only spaces calls by
-  ``rateLimit`` = 300 ms (line 31). :class:`WeightedWindow` keeps our own budget; the venue's
-  current quota is ``GET /rate_limits/quota`` (line 174).
+  ``rateLimit`` = 300 ms (line 31). ``venues.base.WeightedWindow`` keeps our own budget; the
+  venue's current quota is ``GET /rate_limits/quota`` (line 174).
 - ``POST /orders/cancel_after`` (line 188) is the dead-man's switch: the venue cancels our
   orders if it is not re-armed in time.
 """
@@ -36,9 +36,7 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from serving.brokers.venues.base import VenueQuirks
@@ -66,7 +64,7 @@ class DeltaQuirks(VenueQuirks):
             params["reduceOnly"] = True
         if intent.order_type == "stop":
             params["stop_order_type"] = "stop_loss_order"
-            params["stop_price"] = str(intent.stop_price)
+            params["stop_price"] = f"{intent.stop_price:.12g}"  # Delta takes prices as strings
             return "market", None, params
         return intent.order_type, intent.price, params
 
@@ -88,49 +86,3 @@ class DeltaQuirks(VenueQuirks):
         """Arm ``cancel_after``: the venue cancels our orders unless re-armed in time."""
         exchange.private_post_orders_cancel_after({"cancel_after": str(int(seconds * 1000))})
         return True
-
-
-@dataclass
-class WeightedWindow:
-    """A rolling budget of weighted calls (Delta counts weights over 5 minutes).
-
-    Attributes:
-        budget: Weight allowed per window (set it from the venue's quota endpoint).
-        window_s: Window length in seconds.
-        weights: Weight per ccxt method; methods not listed weigh ``default_weight``.
-        default_weight: Weight of an unlisted call.
-    """
-
-    budget: float = 10_000.0
-    window_s: float = 300.0
-    weights: dict[str, float] = field(
-        default_factory=lambda: {
-            "create_order": 5.0,
-            "cancel_order": 5.0,
-            "fetch_order": 1.0,
-            "fetch_open_orders": 3.0,
-            "fetch_my_trades": 3.0,
-            "fetch_positions": 3.0,
-            "fetch_balance": 3.0,
-        }
-    )
-    default_weight: float = 1.0
-    _spent: deque[tuple[float, float]] = field(default_factory=deque)
-
-    def wait_s(self, method: str, now: float) -> float:
-        """Return how long to wait before ``method`` fits the budget (0: go now)."""
-        while self._spent and self._spent[0][0] <= now - self.window_s:
-            self._spent.popleft()
-        need = self.weights.get(method, self.default_weight)
-        used = sum(w for _, w in self._spent)
-        if used + need <= self.budget:
-            return 0.0
-        freed, i = 0.0, 0
-        while used - freed + need > self.budget and i < len(self._spent):
-            freed += self._spent[i][1]
-            i += 1
-        return max(0.0, self._spent[i - 1][0] + self.window_s - now)
-
-    def spend(self, method: str, now: float) -> None:
-        """Count a call made at ``now``."""
-        self._spent.append((now, self.weights.get(method, self.default_weight)))
