@@ -116,7 +116,8 @@ class CcxtBrokerConfig:
         dead_man_s: Arm the venue's cancel-after switch for this long at every poll (0: off).
         entry_resubmit_s: An entry that never reached the exchange is sent again only this
             soon after it was decided; later, the engine gets a rejection.
-        fills_lookback_s: How far back each poll reads our fills.
+        fills_lookback_s: How far back each poll reads our fills (further when the newest
+            fill on record is older: the gap of a restart).
     """
 
     symbol: str
@@ -502,9 +503,9 @@ class CcxtBroker:
             log.warning("open orders: %s", self._scrub(exc))
         fills: tuple[FillRecord, ...] = ()
         since = int((now.value // 1_000_000) - self.config.fills_lookback_s * 1000)
-        if self.view.fills:
-            oldest_open = min((f.filled_at for f in self.view.fills.values()), default=now)
-            since = min(since, int(oldest_open.value // 1_000_000))
+        if self.view.fills:  # reach back to the newest fill on record (a restart's gap)
+            newest = max(f.filled_at for f in self.view.fills.values())
+            since = min(since, int(newest.value // 1_000_000))
         try:
             fills = tuple(
                 self._fill_record(t) for t in self._call("fetch_my_trades", symbol, since)

@@ -188,16 +188,24 @@ class PostgresLedger:
 
     def append(self, events: Sequence[LedgerEvent]) -> list[int | None]:
         """Store events in one transaction; None for an event whose dedup key is stored."""
+        if not events:
+            return []
+        rows = [(int(e.at.value), e.kind, e.ref, e.dedup, e.body_json()) for e in events]
         out: list[int | None] = []
-        with self._pool.connection() as conn, conn.transaction():
-            for e in events:
-                row = conn.execute(
-                    "INSERT INTO ledger_events (recorded_at, kind, ref, dedup, body) "
-                    "VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (dedup) DO NOTHING "
-                    "RETURNING seq",
-                    (int(e.at.value), e.kind, e.ref, e.dedup, e.body_json()),
-                ).fetchone()
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            # one pipelined round trip for the batch; a refused duplicate returns no row
+            cur.executemany(
+                "INSERT INTO ledger_events (recorded_at, kind, ref, dedup, body) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (dedup) DO NOTHING "
+                "RETURNING seq",
+                rows,
+                returning=True,
+            )
+            while True:
+                row = cur.fetchone()
                 out.append(int(row[0]) if row else None)
+                if not cur.nextset():
+                    break
         return out
 
     def events(self, since: int = 0, kinds: Iterable[EventKind] | None = None) -> list[LedgerEvent]:
