@@ -19,7 +19,8 @@ Rules (``docs/trading.md``):
    miss; after ``misses_to_lost`` it is ``lost``, and lost orders are looked up every time
    until the exchange reports them final.
 5. An open order at the exchange that is not ours is tagged ``external`` and left alone.
-6. A position that differs from the ledger's halts trading with the reason.
+6. A position that differs from the ledger's (fills read in the same snapshot) halts trading
+   with the reason; the broker confirms it with a second read first.
 
 Every change is an event: state changes carry the reason, misses and resolutions are
 ``correction`` events.
@@ -87,6 +88,7 @@ class VenueSnapshot:
             order"; a client id left out was not looked up or the lookup failed.
         open_orders_read: Whether ``open_orders`` was read (False: the call failed, so an
             order missing from it proves nothing).
+        fills_read: Whether ``fills`` was read (False: positions cannot be compared).
     """
 
     at: pd.Timestamp
@@ -95,6 +97,7 @@ class VenueSnapshot:
     positions: Mapping[str, float] = field(default_factory=dict)
     lookups: Mapping[str, VenueOrder | None] = field(default_factory=dict)
     open_orders_read: bool = True
+    fills_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ def reconcile(
     for symbol, theirs in snapshot.positions.items():
         if view.exchange_positions.get(symbol) != theirs:
             events.append(LedgerEvent("position", symbol, {"symbol": symbol, "qty": theirs}, at))
+        if not snapshot.fills_read:
+            continue  # without the fills, the ledger's position is not up to date
         mine = ours.get(symbol, 0.0)
         scale = max(abs(mine), abs(theirs), 1e-12)
         if abs(mine - theirs) > cfg.position_tolerance * scale + 1e-12:

@@ -234,14 +234,24 @@ class CcxtBroker:
                 answers.append(answer)
         return answers
 
+    def _make(
+        self, origin: str, leg: Leg, qty: float, trade_id: int, slot: int, request_id: int,
+        **kw: Any,
+    ) -> OrderIntent:  # fmt: skip
+        """Return an intent (attempt 0) for ``qty`` rounded down to what the venue can trade."""
+        amount = self.quirks.amount(self.market, qty)
+        if amount > 0.0:
+            qty = self.quirks.base_qty(self.market, amount)
+        return OrderIntent(
+            client_order_id=client_order_id(origin, leg, 0), origin=origin, leg=leg, attempt=0,
+            symbol=self.config.symbol, qty=qty, amount=amount, trade_id=trade_id, slot=slot,
+            request_id=request_id, **kw,
+        )  # fmt: skip
+
     def _intent(self, q: OrderRequest, leg: Leg, origin: str, **kw: Any) -> OrderIntent:
         qty = float(kw.pop("qty"))
-        return OrderIntent(
-            client_order_id=client_order_id(origin, leg, 0),
-            origin=origin, leg=leg, attempt=0, symbol=self.config.symbol, qty=qty,
-            amount=self.quirks.amount(self.market, qty),
-            trade_id=q.trade_id, slot=q.slot, request_id=q.request_id, **kw,
-        )  # fmt: skip
+        kw.setdefault("decided_at", int(q.decided_at.value))
+        return self._make(origin, leg, qty, q.trade_id, q.slot, q.request_id, **kw)
 
     def _refuse(self, intent: OrderIntent, q: OrderRequest, reason: str) -> Rejection:
         now = self._now()
@@ -444,15 +454,11 @@ class CcxtBroker:
             left -= part
             leg: Leg = "tp3" if i == len(tps) - 1 else ("tp1", "tp2")[min(i, 1)]
             todo.append((leg, {**base, "qty": part, "order_type": "limit", "price": price}))
+        q = self._requests.get(entry.client_order_id)
+        e = entry.intent
         for leg, kw in todo:
-            origin = kw.pop("origin")
-            q = self._requests.get(entry.client_order_id)
-            intent = OrderIntent(
-                client_order_id=client_order_id(origin, leg, 0), origin=origin, leg=leg,
-                attempt=0, symbol=self.config.symbol, amount=kw["qty"],
-                trade_id=entry.intent.trade_id, slot=entry.intent.slot,
-                request_id=entry.intent.request_id, **kw,
-            )  # fmt: skip
+            origin, qty = kw.pop("origin"), kw.pop("qty")
+            intent = self._make(origin, leg, qty, e.trade_id, e.slot, e.request_id, **kw)
             self._send(intent, None)
             if q is not None:
                 self._requests.setdefault(intent.client_order_id, q)
@@ -501,17 +507,6 @@ class CcxtBroker:
         except Exception as exc:
             read_open = False
             log.warning("open orders: %s", self._scrub(exc))
-        fills: tuple[FillRecord, ...] = ()
-        since = int((now.value // 1_000_000) - self.config.fills_lookback_s * 1000)
-        if self.view.fills:  # reach back to the newest fill on record (a restart's gap)
-            newest = max(f.filled_at for f in self.view.fills.values())
-            since = min(since, int(newest.value // 1_000_000))
-        try:
-            fills = tuple(
-                self._fill_record(t) for t in self._call("fetch_my_trades", symbol, since)
-            )
-        except Exception as exc:
-            log.warning("fills: %s", self._scrub(exc))
         positions: dict[str, float] = {}
         try:
             qty = 0.0
@@ -522,6 +517,20 @@ class CcxtBroker:
             positions[symbol] = qty
         except Exception as exc:
             log.warning("positions: %s", self._scrub(exc))
+        # fills after positions: every fill a position reflects is in the list
+        fills: tuple[FillRecord, ...] = ()
+        since = int((now.value // 1_000_000) - self.config.fills_lookback_s * 1000)
+        if self.view.fills:  # reach back to the newest fill on record (a restart's gap)
+            newest = max(f.filled_at for f in self.view.fills.values())
+            since = min(since, int(newest.value // 1_000_000))
+        read_fills = True
+        try:
+            fills = tuple(
+                self._fill_record(t) for t in self._call("fetch_my_trades", symbol, since)
+            )
+        except Exception as exc:
+            read_fills = False
+            log.warning("fills: %s", self._scrub(exc))
         showing = {o.client_order_id for o in open_orders} | {
             o.exchange_order_id for o in open_orders
         }
@@ -543,18 +552,24 @@ class CcxtBroker:
                     log.warning("lookup %s: %s", cid, self._scrub(exc))
         return VenueSnapshot(
             at=now, open_orders=open_orders, fills=fills, positions=positions, lookups=lookups,
-            open_orders_read=read_open,
+            open_orders_read=read_open, fills_read=read_fills,
         )  # fmt: skip
 
     def reconcile(self) -> Reconciliation:
         """Take a snapshot, record the corrections, send what must be sent again."""
         rec = reconcile(self.view, self.snapshot(), self.config.reconcile)
+        resubmit = list(rec.resubmit)
+        if rec.halt and not self.view.halted:
+            # a fill may land between the position and fill reads: confirm with a fresh read
+            self._record([e for e in rec.events if e.kind != "halt"])
+            rec = reconcile(self.view, self.snapshot(), self.config.reconcile)
+            resubmit += rec.resubmit
         self._record(rec.events)
-        for intent in rec.resubmit:
+        for intent in resubmit:
             q = self._requests.get(intent.replaces or "")
             if intent.leg == "entry":
-                decided = q.decided_at if q is not None else None
-                age = (self._now() - decided).total_seconds() if decided is not None else math.inf
+                decided = intent.decided_at or (q.decided_at.value if q is not None else 0)
+                age = (self._now().value - decided) / 1e9 if decided else math.inf
                 if age > self.config.entry_resubmit_s:
                     self._record([correction_event(
                         "not resubmitted", f"entry {intent.replaces} is {age:.0f} s old",

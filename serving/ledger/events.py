@@ -102,6 +102,7 @@ class OrderIntent:
         trade_id: The engine's trade it belongs to.
         slot: The engine's slot of that trade.
         request_id: The engine's request it came from.
+        decided_at: When the engine decided it (epoch nanoseconds, UTC; 0: not known).
         replaces: The client id of the attempt it replaces, if any.
         stop_loss: For an entry: the protective stop placed once it fills.
         take_profits: For an entry: ``(price, fraction of the entry)`` per take-profit, placed
@@ -123,6 +124,7 @@ class OrderIntent:
     trade_id: int = -1
     slot: int = -1
     request_id: int = -1
+    decided_at: int = 0
     replaces: str | None = None
     stop_loss: float | None = None
     take_profits: tuple[tuple[float, float], ...] = ()

@@ -14,6 +14,8 @@ from pathlib import Path
 import ccxt
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from serving.brokers.ccxt import (
     CcxtBroker,
@@ -422,3 +424,64 @@ def test_postgres_restarted_mid_run_loses_nothing(pg_dsn: str, tmp_path: Path) -
     broker.poll(BAR)
     assert_books_agree(broker)
     ledger.close()
+
+
+CREATE_FAULTS = [None, "timeout_after", "timeout_before", "rate_limit", "down", "crash"]
+READ_FAULTS = [None, "down", "rate_limit", "timeout_before"]
+READS = ["fetch_open_orders", "fetch_my_trades", "fetch_order", "fetch_positions"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["submit", "poll", "tick"]),
+            st.sampled_from(CREATE_FAULTS),
+            st.sampled_from(READS),
+            st.sampled_from(READ_FAULTS),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_sequence_of_faults_loses_and_doubles_nothing(steps) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        venue = FakeVenue()
+        ledger = open_ledger(LedgerConfig.build(Path(tmp)))
+        config = CcxtBrokerConfig(SYMBOL, reconcile=ReconcileConfig(misses_to_reject=2))
+        clock = SimClock(T0 + pd.Timedelta("10s"))
+        broker = CcxtBroker(venue, ledger, clock, config)
+        broker.start()
+        trade = 0
+        for action, create_fault, read, read_fault in steps:
+            if action == "submit":
+                trade += 1
+                if create_fault is not None:
+                    venue.fail("create_order", create_fault)
+                try:
+                    broker.submit([entry(trade_id=trade)])
+                except Crash:  # kill -9: a new process on the same ledger
+                    broker = CcxtBroker(venue, ledger, clock, config)
+                    broker.start()
+            elif action == "poll":
+                if read_fault is not None:
+                    venue.fail(read, read_fault)
+                broker.poll(BAR)
+            else:
+                venue.tick()
+        venue.script.clear()
+        for _ in range(4):  # the venue answers again: everything settles
+            broker.poll(BAR)
+        view = fold(ledger.events())
+        assert [o.client_order_id for o in view.in_state("unresolved", "submitted", "lost")] == []
+        entries: dict[str, int] = {}
+        for o in venue.orders.values():
+            if o["clientOrderId"].split("-")[1].startswith("e"):
+                digest = o["clientOrderId"].split("-")[0]
+                entries[digest] = entries.get(digest, 0) + 1
+        assert all(n == 1 for n in entries.values()), entries  # no entry placed twice
+        assert len(entries) == trade  # no entry lost
+        assert_books_agree(broker)
+        ledger.close()

@@ -127,3 +127,11 @@ def test_new_fills_are_recorded_once_and_count_toward_the_position() -> None:
     rec = reconcile(view, snap(fills=fills, positions={SYMBOL: 0.002}))
     after = fold(rec.events, view)
     assert (list(after.fills), after.orders[CID].state, rec.halt) == (["a"], "filled", None)
+
+
+def test_positions_are_not_compared_when_the_fills_could_not_be_read() -> None:
+    view = fold(order_in("submitted", "accepted"))
+    rec = reconcile(view, snap(open_orders=(venue("open"),), positions={SYMBOL: 0.5},
+                               fills_read=False))  # fmt: skip
+    assert rec.halt is None
+    assert [e.kind for e in rec.events] == ["position"]

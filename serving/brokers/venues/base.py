@@ -50,7 +50,7 @@ class VenueQuirks:
         step = float((market.get("precision") or {}).get("amount") or 0.0)
         units = qty / size
         if step > 0.0:
-            units = math.floor(units / step + 1e-9) * step
+            units = math.floor(units / step + 1e-6) * step
         return units
 
     def base_qty(self, market: Mapping[str, Any], amount: float) -> float:

@@ -35,6 +35,7 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -53,7 +54,7 @@ class DeltaQuirks(VenueQuirks):
     def amount(self, market: Mapping[str, Any], qty: float) -> float:
         """Return whole contracts for ``qty`` base units (rounded down)."""
         size = float(market.get("contractSize") or 1.0)
-        return float(int(qty / size + 1e-9))
+        return float(math.floor(qty / size + 1e-6))
 
     def create_args(
         self, intent: OrderIntent, amount: float
