@@ -157,7 +157,7 @@ class CcxtBroker:
         self._requests: dict[str, OrderRequest] = {}
         # fills booked before this process started belong to the previous process's engine
         self._emitted: set[str] = set(self.view.fills)
-        self._stops: dict[int, float] = {}
+        self._stops: dict[str, float] = {}
         self._market: Mapping[str, Any] | None = None
         self.limiter = limiter
         self._sleep = sleep
@@ -362,25 +362,35 @@ class CcxtBroker:
         if q.tp3 is not None and left > 1e-12:
             tps.append((q.tp3, left))
         kind = q.order_type or "market"
+        origin = self._origin(self.config.symbol, q)
         intent = self._intent(
-            q, "entry", self._origin(self.config.symbol, q), qty=q.qty, side=q.side,
+            q, "entry", origin, trade_key=origin, qty=q.qty, side=q.side,
             order_type=kind, price=q.price if kind == "limit" else None,
             stop_price=q.price if kind == "stop" else None, stop_loss=q.stop,
             take_profits=tuple(tps),
         )  # fmt: skip
         return self._send(intent, q)
 
-    def _trade_orders(self, trade_id: int) -> list[OrderView]:
-        return [o for o in self.view.orders.values() if o.intent.trade_id == trade_id]
+    def _trade_key(self, trade_id: int) -> str:
+        """Return the key of the engine's trade ``trade_id`` (its latest entry's origin)."""
+        key = ""
+        for o in self.view.orders.values():  # in ledger order: the latest entry wins
+            if o.intent.leg == "entry" and o.intent.trade_id == trade_id:
+                key = o.intent.trade_key
+        return key
 
-    def _open_qty(self, trade_id: int) -> float:
-        entry = exits = 0.0
-        for o in self._trade_orders(trade_id):
-            if o.intent.leg == "entry":
-                entry += o.filled_qty
-            else:
-                exits += o.filled_qty
-        return max(entry - exits, 0.0)
+    def _trade_orders(self, key: str) -> list[OrderView]:
+        return [o for o in self.view.orders.values() if key and o.intent.trade_key == key]
+
+    def _open_qty(self, key: str, until: tuple[int, str] | None = None) -> float:
+        """Return the trade's open quantity, from every fill or from those up to ``until``."""
+        net = 0.0
+        for o in self._trade_orders(key):
+            sign = 1.0 if o.intent.leg == "entry" else -1.0
+            for f in o.fills.values():
+                if until is None or (f.filled_at.value, f.venue_trade_id) <= until:
+                    net += sign * f.qty
+        return max(net, 0.0) if net > 1e-12 else 0.0
 
     def _cancel(self, order: OrderView, why: str) -> None:
         if order.final or not order.exchange_order_id:
@@ -400,46 +410,54 @@ class CcxtBroker:
                                       self._now(), reason=why)])  # fmt: skip
 
     def _on_cancel(self, q: OrderRequest) -> BrokerAnswer | None:
-        for o in self._trade_orders(q.trade_id):
+        for o in self._trade_orders(self._trade_key(q.trade_id)):
             if o.intent.leg == "entry":
                 self._cancel(o, "the engine cancelled the pending entry")
+                if o.filled_qty > 0.0:
+                    self._protect(o)  # what did fill is protected
         return None
 
     def _on_amend_stop(self, q: OrderRequest) -> BrokerAnswer | None:
         assert q.stop is not None  # OrderRequest refuses an amend without a stop
-        self._stops[q.trade_id] = q.stop
-        qty = self._open_qty(q.trade_id)
-        old = [o for o in self._trade_orders(q.trade_id) if o.intent.leg == "stop" and not o.final]
+        key = self._trade_key(q.trade_id)
+        self._stops[key] = q.stop
+        qty = self._open_qty(key)
+        old = [o for o in self._trade_orders(key) if o.intent.leg == "stop" and not o.final]
         if qty <= 0.0 or not old:
             return None  # the entry has not filled: its protection will use the new stop
         side = old[0].intent.side
         new = self._intent(q, "stop", self._origin(self.config.symbol, q), qty=qty, side=side,
-                           order_type="stop", stop_price=q.stop, reduce_only=True)  # fmt: skip
+                           order_type="stop", stop_price=q.stop, reduce_only=True,
+                           trade_key=key)  # fmt: skip
         answer = self._send(new, q)  # the new stop first: never unprotected
         for o in old:
             self._cancel(o, f"replaced by {new.client_order_id}")
         return answer
 
     def _on_close(self, q: OrderRequest) -> BrokerAnswer | None:
-        for o in self._trade_orders(q.trade_id):
+        key = self._trade_key(q.trade_id)
+        for o in self._trade_orders(key):
             if o.intent.leg in _EXITS or (o.intent.leg == "entry" and o.state in LIVE):
                 self._cancel(o, "the engine closes the trade")
-        qty = self._open_qty(q.trade_id)
+        qty = self._open_qty(key)
         if qty <= 0.0:
             return None
         intent = self._intent(q, "close", self._origin(self.config.symbol, q), qty=qty,
-                              side=q.side, order_type="market", reduce_only=True)  # fmt: skip
+                              side=q.side, order_type="market", reduce_only=True,
+                              trade_key=key)  # fmt: skip
         return self._send(intent, q)
 
     def _protect(self, entry: OrderView) -> None:
         """Place the stop and take-profits of a filled entry (reduce-only)."""
-        legs = {o.intent.leg for o in self._trade_orders(entry.intent.trade_id)}
-        if "stop" in legs:
-            return
+        key = entry.intent.trade_key
+        legs = {o.intent.leg for o in self._trade_orders(key)}
+        if legs & set(_EXITS):
+            return  # protected already, or being closed
         qty = entry.filled_qty
         side = "sell" if entry.intent.side == "buy" else "buy"
-        stop = self._stops.get(entry.intent.trade_id, entry.intent.stop_loss)
-        base = {"qty": qty, "side": side, "reduce_only": True, "origin": entry.intent.origin}
+        stop = self._stops.get(key, entry.intent.stop_loss)
+        base = {"qty": qty, "side": side, "reduce_only": True, "origin": entry.intent.origin,
+                "trade_key": key, "decided_at": entry.intent.decided_at}  # fmt: skip
         todo: list[tuple[Leg, dict[str, Any]]] = []
         if stop is not None:
             todo.append(("stop", {**base, "order_type": "stop", "stop_price": stop}))
@@ -588,7 +606,7 @@ class CcxtBroker:
 
     def poll(self, bar: Mapping[str, Any], sub_bars: np.ndarray | None = None) -> list[BrokerEvent]:
         """Reconcile with the exchange and return new fills and late refusals, in time order."""
-        self.reconcile()
+        rec = self.reconcile()
         out: list[BrokerEvent] = []
         fills = [
             (f, o) for o in self.view.orders.values() for f in o.fills.values()
@@ -598,12 +616,17 @@ class CcxtBroker:
         for f, o in fills:
             self._emitted.add(f.venue_trade_id)
             out.append(self._engine_fill(f, o))
-        for o in list(self.view.orders.values()):
-            ended = o.state == "filled" or (o.final and o.filled_qty > 0.0)
-            if o.intent.leg == "entry" and ended:
-                self._protect(o)
-            if o.intent.leg in _EXITS and o.fills and self._open_qty(o.intent.trade_id) <= 0.0:
-                for other in self._trade_orders(o.intent.trade_id):
+        moved = [self.view.orders[e.ref] for e in rec.events if e.kind == "state"]
+        touched = {o.intent.trade_key for _, o in fills} | {o.intent.trade_key for o in moved}
+        for key in sorted(touched):
+            orders = self._trade_orders(key)
+            for o in orders:
+                if o.intent.leg == "entry" and (o.state == "filled" or o.final) and o.fills:
+                    self._protect(o)
+            if self._open_qty(key) <= 0.0 and any(
+                o.intent.leg in _EXITS and o.fills for o in orders
+            ):
+                for other in self._trade_orders(key):
                     if other.intent.leg in _EXITS and not other.final:
                         self._cancel(other, "the trade is closed")
         for cid, q in list(self._requests.items()):
@@ -622,7 +645,8 @@ class CcxtBroker:
         before = [x for x in o.fills.values() if (x.filled_at.value, x.venue_trade_id)
                   <= (f.filled_at.value, f.venue_trade_id)]  # fmt: skip
         leaves = max(o.intent.qty - math.fsum(x.qty for x in before), 0.0)
-        closes = o.intent.leg in _EXITS and self._open_qty(o.intent.trade_id) <= 0.0 and not leaves
+        when = (f.filled_at.value, f.venue_trade_id)
+        closes = o.intent.leg in _EXITS and self._open_qty(o.intent.trade_key, when) <= 0.0
         return Fill(
             trade_id=o.intent.trade_id, slot=o.intent.slot, kind=o.intent.leg, side=f.side,  # type: ignore[arg-type]
             price=f.price, qty=f.qty, fee=f.fee, maker=f.maker, closes_position=closes,

@@ -103,6 +103,8 @@ class OrderIntent:
         slot: The engine's slot of that trade.
         request_id: The engine's request it came from.
         decided_at: When the engine decided it (epoch nanoseconds, UTC; 0: not known).
+        trade_key: The trade it belongs to across restarts: its entry's origin (the engine's
+            trade ids start again with every process).
         replaces: The client id of the attempt it replaces, if any.
         stop_loss: For an entry: the protective stop placed once it fills.
         take_profits: For an entry: ``(price, fraction of the entry)`` per take-profit, placed
@@ -125,6 +127,7 @@ class OrderIntent:
     slot: int = -1
     request_id: int = -1
     decided_at: int = 0
+    trade_key: str = ""
     replaces: str | None = None
     stop_loss: float | None = None
     take_profits: tuple[tuple[float, float], ...] = ()

@@ -485,3 +485,36 @@ def test_any_sequence_of_faults_loses_and_doubles_nothing(steps) -> None:
         assert len(entries) == trade  # no entry lost
         assert_books_agree(broker)
         ledger.close()
+
+
+def test_a_new_trade_after_a_restart_reusing_an_engine_trade_id_is_protected(store) -> None:
+    venue = FakeVenue()
+    broker = make(store, venue)
+    broker.submit([entry(trade_id=1)])
+    broker.poll(BAR)
+    venue.set_price(94_000.0)  # the stop closes trade 1
+    broker.poll(BAR)
+    restarted = CcxtBroker(venue, broker.ledger, broker.clock, broker.config)
+    restarted.start()
+    later = T0 + pd.Timedelta("1h")  # the new process's engine numbers its trades from 1 again
+    venue.price = 100_000.0
+    restarted.submit([entry(trade_id=1, decided_at=later)])
+    [fill] = restarted.poll(BAR)
+    assert (fill.kind, fill.trade_id) == ("entry", 1)
+    stops = [o for o in venue.orders.values() if o["stop_price"] is not None]
+    assert [o["status"] for o in stops] == ["closed", "open"]  # the new trade has its stop
+    assert_books_agree(restarted)
+
+
+def test_take_profits_filled_in_one_poll_close_the_trade_only_at_the_last(store) -> None:
+    venue = FakeVenue()
+    broker = make(store, venue)
+    broker.submit([entry(tp1=101_000.0, tp3=102_000.0)])
+    broker.poll(BAR)
+    venue.set_price(102_500.0)  # both take-profits fill before the next poll
+    fills = broker.poll(BAR)
+    assert [(f.kind, f.closes_position) for f in fills] == [("tp1", False), ("tp3", True)]
+    assert [round(f.qty, 9) for f in fills] == [0.003, 0.002]
+    assert venue.position == 0.0
+    assert [o["status"] for o in venue.orders.values() if o["stop_price"]] == ["canceled"]
+    assert_books_agree(broker)
