@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -75,10 +76,10 @@ class SqliteLedger:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str | Any) -> None:
+    def __init__(self, path: str | Path | None) -> None:
         """Open (creating) the file at ``path`` and apply missing migrations."""
-        from pathlib import Path
-
+        if path is None:
+            raise LedgerError("the SQLite ledger needs a file path")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()

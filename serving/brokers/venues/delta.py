@@ -19,8 +19,9 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
   which calls ``GET /orders/client_order_id/{client_oid}`` (lines 2175-2181).
 - Private requests are signed with ``timestamp = str(self.seconds())`` (line 4023), with no
   correction for clock drift (unlike Binance's ``timeDifference``); Delta refuses a signature
-  older than 5 seconds. :meth:`DeltaQuirks.sync_clock` measures the offset with
-  ``fetch_time`` (line 429) and replaces the exchange object's ``seconds``.
+  older than 5 seconds (Delta's API documentation; nothing in ccxt models it).
+  :meth:`DeltaQuirks.sync_clock` measures the offset with ``fetch_time`` (line 429) and
+  replaces the exchange object's ``seconds``.
 - Errors: ccxt maps a few codes exactly (lines 332-348: ``insufficient_margin`` ->
   ``InsufficientFunds``, ``invalid_contract`` -> ``BadSymbol``, ``invalid_api_key`` ->
   ``AuthenticationError``...); any other code becomes a plain ``ExchangeError`` (line 4054),
