@@ -435,20 +435,22 @@ READS = ["fetch_open_orders", "fetch_my_trades", "fetch_order", "fetch_positions
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["submit", "poll", "tick"]),
+            st.sampled_from(["submit", "poll", "tick", "move"]),
             st.sampled_from(CREATE_FAULTS),
             st.sampled_from(READS),
             st.sampled_from(READ_FAULTS),
         ),
         min_size=1,
         max_size=12,
-    )
+    ),
+    parts=st.integers(1, 3),
+    prices=st.lists(st.sampled_from([94_000.0, 100_000.0, 112_000.0, 125_000.0]), max_size=12),
 )
-def test_any_sequence_of_faults_loses_and_doubles_nothing(steps) -> None:
+def test_any_sequence_of_faults_loses_and_doubles_nothing(steps, parts, prices) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        venue = FakeVenue()
+        venue = FakeVenue(partial_parts=parts)
         ledger = open_ledger(LedgerConfig.build(Path(tmp)))
         config = CcxtBrokerConfig(SYMBOL, reconcile=ReconcileConfig(misses_to_reject=2))
         clock = SimClock(T0 + pd.Timedelta("10s"))
@@ -469,6 +471,8 @@ def test_any_sequence_of_faults_loses_and_doubles_nothing(steps) -> None:
                 if read_fault is not None:
                     venue.fail(read, read_fault)
                 broker.poll(BAR)
+            elif action == "move" and prices:
+                venue.set_price(prices.pop(0))  # stops and take-profits may fill
             else:
                 venue.tick()
         venue.script.clear()
