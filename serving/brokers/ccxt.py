@@ -31,7 +31,9 @@ from serving.ledger.events import (
     LedgerEvent,
     OrderIntent,
     correction_event,
+    halt_event,
     intent_event,
+    resume_event,
     state_event,
 )
 from serving.ledger.fold import LedgerView, OrderView, fold
@@ -481,6 +483,33 @@ class CcxtBroker:
             if q is not None:
                 self._requests.setdefault(intent.client_order_id, q)
 
+    # -- control ------------------------------------------------------------------------------
+
+    def kill(self, reason: str, flatten: bool = False) -> None:
+        """The kill switch: halt, cancel every working order of ours, optionally flatten.
+
+        The halt is recorded first, so nothing new goes out meanwhile; orders whose fate is
+        still unknown are cancelled as soon as reconciliation finds them working. With
+        ``flatten`` the position on record is closed with one reduce-only market order.
+        Trading stays halted until :meth:`resume`.
+        """
+        at = self._now()
+        self._record([halt_event(f"kill switch: {reason}", at)])
+        for o in self.view.open_orders():
+            self._cancel(o, f"kill switch: {reason}")
+        held = self.view.positions.get(self.config.symbol)
+        if flatten and held is not None and held.qty != 0.0:
+            origin = f"kill|{self.config.symbol}|{at.value}"
+            intent = self._make(
+                origin, "close", abs(held.qty), -1, -1, -1, side="sell" if held.qty > 0 else "buy",
+                order_type="market", reduce_only=True, trade_key=origin, decided_at=at.value,
+            )  # fmt: skip
+            self._send(intent, None)
+
+    def resume(self, by: str) -> None:
+        """Re-arm trading after a halt (a person's decision, recorded with their name)."""
+        self._record([resume_event(by, self._now())])
+
     # -- poll and reconcile -------------------------------------------------------------------
 
     def _venue_order(self, o: Mapping[str, Any]) -> VenueOrder:
@@ -616,6 +645,10 @@ class CcxtBroker:
         for f, o in fills:
             self._emitted.add(f.venue_trade_id)
             out.append(self._engine_fill(f, o))
+        if self.view.halted and self.view.halted.startswith("kill switch"):
+            for o in self.view.in_state(*LIVE):  # found working after the switch: cancel
+                if o.intent.leg == "entry":
+                    self._cancel(o, self.view.halted)
         moved = [self.view.orders[e.ref] for e in rec.events if e.kind == "state"]
         touched = {o.intent.trade_key for _, o in fills} | {o.intent.trade_key for o in moved}
         for key in sorted(touched):

@@ -6,9 +6,12 @@ from serving.ledger.events import (
     LedgerEvent,
     OrderIntent,
     correction_event,
+    decision_event,
     fill_event,
     halt_event,
     intent_event,
+    resume_event,
+    signal_event,
     state_event,
 )
 from serving.ledger.fold import LedgerView, OrderView, PositionView, fold
@@ -27,10 +30,13 @@ __all__ = [
     "PostgresLedger",
     "SqliteLedger",
     "correction_event",
+    "decision_event",
     "fill_event",
     "fold",
     "halt_event",
     "intent_event",
     "open_ledger",
+    "resume_event",
+    "signal_event",
     "state_event",
 ]

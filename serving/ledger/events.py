@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import pandas as pd
 
@@ -246,3 +246,54 @@ def correction_event(
 def halt_event(reason: str, at: pd.Timestamp) -> LedgerEvent:
     """Return the event that halts trading, with the reason a person reads."""
     return LedgerEvent("halt", "trading", {"reason": reason}, at)
+
+
+def resume_event(by: str, at: pd.Timestamp) -> LedgerEvent:
+    """Return the event that re-arms trading after a halt, naming who did it."""
+    if not by:
+        raise OrderError("resume_event.by: say who re-armed trading")
+    return LedgerEvent("resume", "trading", {"by": by}, at)
+
+
+class SignalRecord(Protocol):
+    """What a signal record offers the ledger (``serving.signals.Signal`` does)."""
+
+    signal_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-ready values."""
+        ...
+
+
+def signal_event(signal: SignalRecord, at: pd.Timestamp) -> LedgerEvent:
+    """Return the event that records a signal (stored once per signal id)."""
+    sid = signal.signal_id
+    return LedgerEvent("signal", sid, signal.to_dict(), at, dedup=f"signal:{sid}")
+
+
+def decision_event(
+    signal_id: str,
+    at: pd.Timestamp,
+    *,
+    decision: str,
+    model_version: str | None,
+    feature_snapshot: str | None,
+    detail: Mapping[str, Any] | None = None,
+) -> LedgerEvent:
+    """Return the event that records what was decided on a signal and from what.
+
+    Args:
+        signal_id: The signal decided on.
+        at: When (UTC).
+        decision: What was decided (``enter``, ``skip``, ``exit``, ...).
+        model_version: The model that scored it (None: the rule alone).
+        feature_snapshot: Where the features it saw are kept (a snapshot id or path).
+        detail: Anything else worth keeping (risk numbers, the refusal's reason).
+    """
+    body = {
+        "decision": decision,
+        "model_version": model_version,
+        "feature_snapshot": feature_snapshot,
+        **(detail or {}),
+    }
+    return LedgerEvent("decision", signal_id, body, at)

@@ -522,3 +522,24 @@ def test_take_profits_filled_in_one_poll_close_the_trade_only_at_the_last(store)
     assert venue.position == 0.0
     assert [o["status"] for o in venue.orders.values() if o["stop_price"]] == ["canceled"]
     assert_books_agree(broker)
+
+
+def test_the_kill_switch_cancels_flattens_halts_until_a_person_resumes(store) -> None:
+    venue = FakeVenue()
+    broker = make(store, venue)
+    broker.submit([entry(trade_id=1)])
+    broker.poll(BAR)  # filled and protected by a stop and take-profits
+    venue.fail("create_order", "timeout_after")
+    broker.submit([entry(trade_id=2, order_type="limit", price=99_000.0)])  # fate unknown
+    broker.kill("operator pressed the button", flatten=True)
+    assert venue.position == 0.0
+    assert broker.view.halted == "kill switch: operator pressed the button"
+    broker.poll(BAR)  # the unknown entry turns out to be working: cancelled now
+    assert {o["status"] for o in venue.orders.values()} == {"closed", "canceled"}
+    [refused] = broker.submit([entry(trade_id=3)])
+    assert isinstance(refused, Rejection)
+    assert refused.reason == "trading halted: kill switch: operator pressed the button"
+    broker.resume("ops@desk")
+    assert isinstance(broker.submit([entry(trade_id=4)])[0], Ack)
+    broker.poll(BAR)
+    assert_books_agree(broker)

@@ -196,3 +196,26 @@ def test_an_unreachable_postgres_error_hides_the_dsn() -> None:
         open_ledger(config)
     assert "hunter2" not in str(err.value)
     assert "SMARTMARKET_LEDGER_DSN" in str(err.value)
+
+
+def test_signals_are_stored_once_and_decisions_name_the_model_and_features(ledger) -> None:
+    from serving.ledger import decision_event, resume_event, signal_event
+
+    class Sig:
+        signal_id = "sig-7"
+
+        def to_dict(self) -> dict:
+            return {"signal_id": "sig-7", "type": "ENTRY", "entry_price": 45250.0}
+
+    decision = decision_event(
+        "sig-7", T0, decision="enter", model_version="smc-tcn@7",
+        feature_snapshot="features/BTC-USDT/5m/2026-01-15T10:30Z", detail={"risk": 0.01},
+    )  # fmt: skip
+    first = ledger.append([signal_event(Sig(), T0), decision])
+    again = ledger.append([signal_event(Sig(), T0)])
+    assert again == [None]
+    assert first[0] is not None
+    back = ledger.events(kinds=["decision"])[0].body
+    assert (back["model_version"], back["risk"]) == ("smc-tcn@7", 0.01)
+    view = fold([halt_event("x", T0), resume_event("ops@desk", T0)])
+    assert view.halted is None
