@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 300
@@ -52,7 +52,7 @@ class RedisCache:
     def get(self, key: str) -> dict[str, Any] | None:
         """Return the cached signal, ``None`` on a miss or a Redis error."""
         try:
-            raw = self._client.get(self._prefix + key)
+            raw = cast(bytes | None, self._client.get(self._prefix + key))
         except Exception as exc:
             self._failed("get", exc)
             return None
@@ -67,7 +67,7 @@ class RedisCache:
 
     def ttl(self, key: str) -> int:
         """Return the seconds ``key`` has left (for tests and operators)."""
-        return int(self._client.ttl(self._prefix + key))
+        return int(cast(int, self._client.ttl(self._prefix + key)))
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.errors += 1

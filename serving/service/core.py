@@ -40,6 +40,7 @@ from features.mtf.analysis import (
 from serving.analysis import analyze_multi_timeframe
 from serving.engine.config import BacktestConfig
 from serving.engine.features import FeatureSpec, FeatureStream
+from serving.engine.features import open_ns as open_times_ns
 from serving.service.cache import NoCache, SignalCache
 from serving.service.errors import InvalidInput, ServiceError, StaleData, Unavailable
 from serving.service.metrics import Metrics
@@ -316,7 +317,7 @@ class SignalCore:
             candles = self.store.read(m.symbol, m.tf, start=pd.Timestamp(start_ns, tz="UTC"))
         except Exception as exc:
             raise Unavailable(f"candle store unavailable: {type(exc).__name__}") from exc
-        stamps = np.asarray(pd.DatetimeIndex(candles.index).as_unit("ns").asi8, dtype=np.int64)
+        stamps = open_times_ns(candles)
         values = candles[list(OHLCV)].to_numpy(np.float64)
         for ts, ohlcv in zip(stamps, values, strict=True):
             if ts > open_ns:

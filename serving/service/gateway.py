@@ -98,8 +98,8 @@ def _reshape(status: int, raw: bytes) -> bytes:
             parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg", ""))
         message = "; ".join(parts)
         return json.dumps(error_body("validation_error", message, fields[0] or None)).encode()
-    message = body.get("error") if isinstance(body, dict) else None
-    text = message if isinstance(message, str) else "the request is not valid"
+    error = body.get("error") if isinstance(body, dict) else None
+    text = error if isinstance(error, str) else "the request is not valid"
     return json.dumps(error_body("invalid_body", text)).encode()
 
 

@@ -109,7 +109,7 @@ class KeyStore:
         self._loaded = -float("inf")
         return record, clear
 
-    def list(self, include_revoked: bool = False) -> list[ApiKey]:
+    def list_keys(self, include_revoked: bool = False) -> list[ApiKey]:
         """Return the keys, oldest first."""
         sql = "SELECT id, name, scopes, rate_per_minute, created_at, revoked_at FROM api_keys"
         if not include_revoked:
@@ -132,7 +132,7 @@ class KeyStore:
         if not done:
             raise ValueError(f"no live API key with id {key_id!r} (see `smartmarket keys list`)")
         self._loaded = -float("inf")
-        return next(k for k in self.list(include_revoked=True) if k.id == key_id)
+        return next(k for k in self.list_keys(include_revoked=True) if k.id == key_id)
 
     def verify(self, presented: str | None) -> ApiKey | None:
         """Return the live key matching ``presented``, or ``None``."""

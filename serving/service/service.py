@@ -40,18 +40,31 @@ def _error(exc: ServiceError) -> Any:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
+def _answer(body: dict[str, Any]) -> Any:
+    return JSONResponse(body)
+
+
 def _json(payload: bytes) -> Any:
     return Response(payload, media_type="application/json")
 
 
 @bentoml.asgi_app(ops_app, path="/")
-@bentoml.service(name="smartmarket_signals", traffic={"timeout": 60})
+@bentoml.service(
+    name="smartmarket_signals",
+    traffic={"timeout": 60},
+    metrics={"enabled": False},  # /metrics is the service's own (serving.service.metrics)
+)
 class SignalService:
     """Signals and SMC analyses of the served markets (``docs/service.md``)."""
 
     def __init__(self) -> None:
-        """Take this process's runtime (store, warm state, keys), starting it if needed."""
-        self.runtime: Runtime = HOLDER.start()
+        """Start this process's runtime (store, warm state, keys, poller)."""
+        HOLDER.start()
+
+    @property
+    def runtime(self) -> Runtime:
+        """The process's runtime."""
+        return HOLDER.get()
 
     @bentoml.api(route="/api/signal", input_spec=SignalRequest)
     async def signal(self, **body: Any) -> SignalResponse:
@@ -63,8 +76,8 @@ class SignalService:
             if payload is None:
                 payload = await anyio.to_thread.run_sync(core.signal_payload, symbol, timeframe)
         except ServiceError as exc:
-            return _error(exc)  # type: ignore[no-any-return]
-        return _json(payload)  # type: ignore[no-any-return]
+            return _error(exc)
+        return _json(payload)
 
     @bentoml.api(route="/api/smc/analyze", input_spec=SMCAnalyzeRequest)
     async def smc_analyze(self, **body: Any) -> SMCAnalyzeResponse:
@@ -72,8 +85,8 @@ class SignalService:
         try:
             answer = await anyio.to_thread.run_sync(self.runtime.core.analyze_smc, body)
         except ServiceError as exc:
-            return _error(exc)  # type: ignore[no-any-return]
-        return JSONResponse(answer)  # type: ignore[return-value]
+            return _error(exc)
+        return _answer(answer)
 
     @bentoml.api(route="/api/analysis/multi-timeframe", input_spec=MultiTimeframeRequest)
     async def multi_timeframe(self, **body: Any) -> MultiTimeframeResponse:
@@ -82,8 +95,8 @@ class SignalService:
             core = self.runtime.core
             answer = await anyio.to_thread.run_sync(core.analyze_multi_timeframe, body)
         except ServiceError as exc:
-            return _error(exc)  # type: ignore[no-any-return]
-        return JSONResponse(answer)  # type: ignore[return-value]
+            return _error(exc)
+        return _answer(answer)
 
 
-SignalService.add_asgi_middleware(Gateway)
+SignalService.add_asgi_middleware(Gateway)  # type: ignore[attr-defined]
