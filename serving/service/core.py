@@ -507,8 +507,12 @@ class SignalCore:
 
     # -- health -----------------------------------------------------------------------------------
 
-    def readiness(self) -> dict[str, Any]:
-        """Return ``{"ready", "markets", "model"}``: ready when every market's candles are fresh."""
+    def readiness(self, require_warm: bool = False) -> dict[str, Any]:
+        """Return ``{"ready", "markets", "model"}``: ready when every market's candles are fresh.
+
+        With ``require_warm`` (a poller warms the markets) a market is ready once its feature
+        state has been built too, so no request waits for a warm-up.
+        """
         now = self.clock()
         markets = {}
         ready = True
@@ -525,9 +529,9 @@ class SignalCore:
             self.metrics.feature_age.labels(m.symbol, m.tf.label).set(age)
             markets[m.name] = {
                 "fresh": fresh, "last_close": _iso(close_s), "age_seconds": round(age, 3),
-                "warm": m.stream is not None,
+                "warm": m.entry is not None,
             }  # fmt: skip
-            ready &= fresh
+            ready &= fresh and (m.entry is not None or not require_warm)
         state = self.model.state()
         self.metrics.model_state(state.version, state.status)
         model = {"status": state.status, "version": state.version, "reason": state.reason}

@@ -44,6 +44,7 @@ class Metrics:
         )  # fmt: skip
         self._hits = 0
         self._lookups = 0
+        self._model_labels: tuple[str, str] | None = None
 
     def lookup(self, result: str) -> None:
         """Count one signal lookup (``hit``, ``shared_hit`` or ``miss``)."""
@@ -53,9 +54,12 @@ class Metrics:
         self.hit_rate.set(self._hits / self._lookups)
 
     def model_state(self, version: str | None, status: str) -> None:
-        """Show the model state served now (one series at 1)."""
-        self.model.clear()
-        self.model.labels(version or "none", status).set(1)
+        """Show the model state served now at 1 and the one it replaced at 0."""
+        labels = (version or "none", status)
+        if self._model_labels not in (None, labels):
+            self.model.labels(*self._model_labels).set(0)
+        self._model_labels = labels
+        self.model.labels(*labels).set(1)
 
     def render(self) -> bytes:
         """Return the text exposition."""

@@ -47,7 +47,8 @@ def healthz() -> dict[str, str]:
 @app.get("/readyz", tags=["Infrastructure"])
 def readyz() -> JSONResponse:
     """200 when every served market's candles are fresh; the model state either way."""
-    state = HOLDER.get().core.readiness()
+    runtime = HOLDER.get()
+    state = runtime.core.readiness(require_warm=runtime.settings.poll_seconds > 0)
     return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
 
