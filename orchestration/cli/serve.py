@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import getpass
 import ipaddress
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -29,7 +31,13 @@ def service_command(host: str, port: int) -> list[str]:
     return [str(bentoml), "serve", SERVICE_TARGET, "--host", host, "--port", str(port)]
 
 
-def service_env(home: Path, workers: int) -> dict[str, str]:
+def bentoml_overrides(workers: int, access_log: bool = True) -> str:
+    """Return ``BENTOML_CONFIG_OVERRIDES``: the worker count and the access log switch."""
+    service = {"workers": workers, "logging": {"access": {"enabled": access_log}}}
+    return json.dumps({"services": {SERVICE_NAME: service}})
+
+
+def service_env(home: Path, workers: int, access_log: bool = True) -> dict[str, str]:
     """Return the environment ``bentoml serve`` runs with: its home, workers, no telemetry."""
     from orchestration.main_job import REPO_ROOT
 
@@ -37,7 +45,7 @@ def service_env(home: Path, workers: int) -> dict[str, str]:
     return {
         "BENTOML_HOME": str(home / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "True",
-        "BENTOML_CONFIG_OPTIONS": f"services.{SERVICE_NAME}.workers={workers}",
+        "BENTOML_CONFIG_OVERRIDES": bentoml_overrides(workers, access_log),
         "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT),
     }
 
@@ -73,14 +81,14 @@ def serve(
     from orchestration.main_job import REPO_ROOT
     from serving.service.settings import ServiceSettings
 
-    overrides = {"host": host, "port": port, "workers": workers}
+    overrides: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     service = ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
     settings = load_settings()
     if not _is_loopback(service.host):
         err_console.print(f"warning: binding {service.host}: the API is reachable off this machine")
     if not _key_store().list_keys():
         err_console.print("no API keys yet: create one with `smartmarket keys create NAME`")
-    env = {**os.environ, **service_env(settings.home_dir, service.workers)}
+    env = {**os.environ, **service_env(settings.home_dir, service.workers, service.access_log)}
     argv = service_command(service.host, service.port)
     console.print(f"signal service on http://{service.host}:{service.port} (docs at /docs)")
     os.chdir(REPO_ROOT)

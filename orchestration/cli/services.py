@@ -66,7 +66,7 @@ def _signal_service(home: Path) -> Service:
         "signal service (BentoML)",
         service_command(service.host, service.port),
         url=f"http://{service.host}:{service.port}/docs",
-        env=service_env(home, service.workers),
+        env=service_env(home, service.workers, service.access_log),
         cwd=REPO_ROOT,
     )
 

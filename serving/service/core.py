@@ -383,7 +383,7 @@ class SignalCore:
                 f"limit {limit}: expected 1..{self.config.recent_limit}", field="limit"
             )
         out = []
-        for item in reversed(self._recent):
+        for item in reversed(list(self._recent)):  # a copy: other threads append
             if (name and item["symbol"] != name) or (label and item["timeframe"] != label):
                 continue
             if type and item["type"] != type:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -45,7 +46,7 @@ def test_the_service_runs_under_bentoml_on_loopback_3080_without_telemetry(
     tmp_path: Path,
 ) -> None:
     argv = service_command("127.0.0.1", 3080)
-    env = service_env(tmp_path, workers=2)
+    env = service_env(tmp_path, workers=2, access_log=False)
 
     assert argv[1:] == [
         "serve", "serving.service.service:SignalService", "--host", "127.0.0.1", "--port", "3080",
@@ -53,4 +54,8 @@ def test_the_service_runs_under_bentoml_on_loopback_3080_without_telemetry(
     assert argv[0].endswith("bentoml")
     assert env["BENTOML_HOME"] == str(tmp_path / "bentoml")
     assert env["BENTOML_DO_NOT_TRACK"] == "True"
-    assert env["BENTOML_CONFIG_OPTIONS"] == "services.smartmarket_signals.workers=2"
+    assert json.loads(env["BENTOML_CONFIG_OVERRIDES"]) == {
+        "services": {
+            "smartmarket_signals": {"workers": 2, "logging": {"access": {"enabled": False}}}
+        }
+    }
