@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -354,3 +355,18 @@ def test_the_signal_answer_is_the_same_for_both_symbol_spellings(
     b = client.post("/api/signal", json=PLAN_SIGNAL_BODY, headers=_h(keys["read"]))
 
     assert a.json() == b.json()
+
+
+def test_the_service_class_answers_directly_with_fakes(installed: Runtime) -> None:
+    # Arrange: the BentoML class itself, no HTTP
+    service = cast(Any, SignalService)()
+
+    # Act
+    ok = asyncio.run(service.signal(symbol="BTCUSDT", timeframe="15m"))
+    unknown = asyncio.run(service.signal(symbol="DOGEUSDT", timeframe="15m"))
+
+    # Assert
+    assert ok.status_code == 200
+    assert json.loads(ok.body)["symbol"] == SYMBOL
+    assert unknown.status_code == 422
+    assert json.loads(unknown.body)["error"]["field"] == "symbol"
