@@ -60,7 +60,8 @@ class CoreConfig:
         timeframes: Stored timeframes; signals are served on those the rule's higher
             timeframe fits (a whole multiple above), analyses on all of them.
         grace_seconds: How late a candle may land before the answer is ``stale_data``.
-        history_bars: Stored candles the warm feature state starts from.
+        history_bars: Stored candles the warm feature state starts from (at least; see
+            :func:`history_start`).
         analysis_bars: Candles per timeframe the analysis calls read.
         recheck_seconds: Least interval between two store checks of one market while its
             next candle is due.
@@ -308,9 +309,9 @@ class SignalCore:
 
     def _compute(self, m: _Market, open_ns: int) -> dict[str, Any]:
         """Advance the market's feature state to the candle opening at ``open_ns``; sign it."""
-        if m.stream is None or m.fed_ns is None:
-            start_ns = open_ns - (self.config.history_bars - 1) * m.tf.seconds * NS
-            m.stream = FeatureStream(m.spec)
+        if m.stream is None or m.fed_ns is None or open_ns < m.fed_ns:  # new, or store rewound
+            start_ns = history_start(open_ns, m.tf, self.config.history_bars)
+            m.stream, m.fed_ns, m.row = FeatureStream(m.spec), None, None
         else:
             start_ns = m.fed_ns + m.tf.seconds * NS
         try:
@@ -542,6 +543,17 @@ class SignalCore:
         state = self.model.refresh()
         self.metrics.model_state(state.version, state.status)
         return {"status": state.status, "version": state.version, "reason": state.reason}
+
+
+def history_start(open_ns: int, tf: Timeframe, bars: int) -> int:
+    """Return where a market's warm state starts: at least ``bars`` candles before ``open_ns``.
+
+    The start is aligned down to a multiple of ``bars`` candles since the epoch, so processes
+    (workers, replicas, restarts) that start within one such period start on the same candle
+    and give the same signals (between ``bars`` and ``2 * bars`` candles are read).
+    """
+    span = bars * tf.seconds * NS
+    return ((open_ns - (bars - 1) * tf.seconds * NS) // span) * span
 
 
 def _seconds(label: str) -> int:

@@ -10,6 +10,7 @@ import pytest
 
 from features.candles.schema import Timeframe
 from serving.analysis import last_signal
+from serving.service.core import history_start
 from serving.service.errors import InvalidInput, StaleData, Unavailable
 from tests.serving.conftest import ACTIVE
 from tests.serving.service.conftest import (
@@ -261,3 +262,36 @@ def test_readiness_reports_fresh_markets_and_the_model_state(
     }  # fmt: skip
     assert stale["ready"] is False
     assert stale["markets"]["BTC/USDT 15m"]["fresh"] is False
+
+
+def test_the_warm_state_starts_on_a_shared_candle_of_at_least_history_bars() -> None:
+    tf = Timeframe.parse("15m")
+    bars = 100
+    step = tf.seconds * 1_000_000_000
+    first = int(pd.Timestamp("2026-01-01 10:00", tz="UTC").value)
+
+    starts = {history_start(first + k * step, tf, bars) for k in range(5)}
+
+    assert len(starts) == 1
+    (start,) = starts
+    assert start % (bars * step) == 0
+    assert bars <= (first - start) // step + 1 <= 2 * bars
+
+
+def test_a_rewound_store_restarts_the_warm_state(
+    full_market: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    # Arrange: a signal on the full store, then the store loses its last two candles
+    runtime, store, clock = make_runtime(full_market, tmp_path)
+    runtime.core.signal(SYMBOL, "15m")
+    shorter = full_market["15m"].iloc[:-2]
+    store.frames[(SYMBOL, "15m")] = shorter
+    clock.now = close_of(shorter, "15m") + 10.0
+    runtime.core.markets[(SYMBOL, "15m")].entry = None  # as after the cache lapsed
+
+    # Act
+    answer = runtime.core.signal(SYMBOL, "15m")
+
+    # Assert
+    expected = last_signal(shorter, "15m", SYMBOL, ACTIVE).to_dict()
+    assert answer == {**expected, "model_status": "rule_only"}
