@@ -10,26 +10,23 @@ flight finish on the model they started with.
 
 Not done yet (issue 11 wires it): an MLflow ``ChampionSource`` (``models:/<name>@champion``,
 the version's ``feature_fingerprint`` tag, ``predict_on_batch`` on the packed online vector
-``model_vector_v1``). Implement ``ChampionSource`` and pass
-``RegistryProvider(source, served_fingerprint)`` to ``build_core``; nothing else changes.
+``model_vector_v1``). Implement
+``ChampionSource`` and pass ``RegistryProvider(source, served_fingerprint)`` as ``model=`` in
+``serving.service.wiring.build_runtime``; nothing else changes. The
+fingerprint is opaque here: it is the training side's (``training.datasets.feature_fingerprint``
+of the served columns, as ``training.bundle.check_fingerprint`` computes it), compared as a
+string, so the service holds no second definition of it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 
 ModelStatus = Literal["none", "loaded", "refused", "error"]
-
-
-def fingerprint(feature_names: Sequence[str]) -> str:
-    """Return the fingerprint of an ordered feature list (sha256 of the names, 16 hex)."""
-    return hashlib.sha256("\n".join(feature_names).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from serving.service.cache import RedisCache
 from serving.service.keys import KeyStore, hash_key
 from serving.service.limits import RateLimiter, retry_after
-from serving.service.model import ModelState, NoModel, RegistryProvider, fingerprint
+from serving.service.model import ModelState, NoModel, RegistryProvider
 from tests.serving.service.conftest import SYMBOL, FakeModel, make_runtime
 
 # -- keys -------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_no_model_means_rule_only_signals_with_the_reason() -> None:
 
 def test_the_champion_is_loaded_once_and_hot_swapped_when_the_alias_moves() -> None:
     # Arrange
-    served = fingerprint(["a", "b"])
+    served = "fp-ab"
     registry = FakeRegistry(served)
     provider = RegistryProvider(registry, served)
 
@@ -135,10 +135,10 @@ def test_the_champion_is_loaded_once_and_hot_swapped_when_the_alias_moves() -> N
 
 
 def test_a_model_with_other_features_is_refused_with_the_reason() -> None:
-    served = fingerprint(["a", "b"])
+    served = "fp-ab"
     registry = FakeRegistry(served)
     registry.alias = "smc-tcn@3"
-    registry.fingerprints["smc-tcn@3"] = fingerprint(["a", "c"])
+    registry.fingerprints["smc-tcn@3"] = "fp-ac"
     provider = RegistryProvider(registry, served)
 
     state = provider.refresh()
@@ -152,7 +152,7 @@ def test_a_model_with_other_features_is_refused_with_the_reason() -> None:
 
 
 def test_a_failing_load_or_registry_keeps_the_model_in_service() -> None:
-    served = fingerprint(["a"])
+    served = "fp-a"
     registry = FakeRegistry(served)
     registry.alias = "smc-tcn@1"
     provider = RegistryProvider(registry, served)
@@ -171,12 +171,6 @@ def test_a_failing_load_or_registry_keeps_the_model_in_service() -> None:
     assert down.reason is not None
     assert "registry unreachable: ConnectionError" in down.reason
     assert "sqlite" not in down.reason
-
-
-def test_fingerprints_depend_on_names_and_order() -> None:
-    assert fingerprint(["a", "b"]) != fingerprint(["b", "a"])
-    assert fingerprint(["a", "b"]) == fingerprint(("a", "b"))
-    assert len(fingerprint(["a"])) == 16
 
 
 # -- the shared Redis cache -------------------------------------------------------------------
