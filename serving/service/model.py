@@ -8,14 +8,14 @@ it only when the alias moved, refuses a model whose feature fingerprint differs 
 features (keeping the previous model and saying why) and swaps atomically, so requests in
 flight finish on the model they started with.
 
-Not done yet (issue 11 wires it): an MLflow ``ChampionSource`` (``models:/<name>@champion``,
-the version's ``feature_fingerprint`` tag, ``predict_on_batch`` on the packed online vector
-``model_vector_v1``). Implement
-``ChampionSource`` and pass ``RegistryProvider(source, served_fingerprint)`` as ``model=`` in
-``serving.service.wiring.build_runtime``; nothing else changes. The
-fingerprint is opaque here: it is the training side's (``training.datasets.feature_fingerprint``
-of the served columns, as ``training.bundle.check_fingerprint`` computes it), compared as a
-string, so the service holds no second definition of it.
+Not done yet (issue 11 wires it): an MLflow ``ChampionSource`` (``models:/<name>@champion``, the
+version's ``feature_fingerprint`` tag, ``predict_on_batch`` on the packed online vector
+``model_vector_v1``). Implement ``ChampionSource`` and pass ``RegistryProvider(source,
+served_fingerprint)`` as ``model=`` in ``serving.service.wiring.build_runtime``; nothing else
+changes. The fingerprint is opaque here: it is the training side's
+(``training.datasets.feature_fingerprint`` of the served columns, as
+``training.bundle.check_fingerprint`` computes it), compared as a string, so the service holds no
+second definition of it.
 """
 
 from __future__ import annotations
