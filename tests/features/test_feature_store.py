@@ -27,25 +27,15 @@ from features.feature_store import (
     repo_settings,
     write_repo_yaml,
 )
-from features.feature_table import (
-    DAY,
-    EVENT_TIMESTAMP,
-    KNOWN_AT,
-    VECTOR,
-    FeatureTables,
-    StreamSnapshots,
-    forward_return_labels,
-    known_after,
-    model_input_columns,
-    mtf_range,
-    mtf_warmup,
-    pack_vector,
-    smc_by_day,
-    to_offline_table,
-    view_name,
-)
+from features.labels import forward_return_labels
+from features.layout import EVENT_TIMESTAMP, KNOWN_AT, VECTOR, view_name
+from features.model_inputs import model_input_columns, pack_vector
 from features.mtf import MTFConfig, compute_mtf
+from features.pipeline import mtf_range, mtf_warmup
+from features.point_in_time import known_after
 from features.smc import SMCConfig, compute_smc
+from features.snapshots import DAY, StreamSnapshots, smc_by_day
+from features.tables import FeatureTables, to_offline_table
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 TIMEFRAMES = ("5m", "1h")
