@@ -13,16 +13,23 @@ interpreter so that its peak memory is its own:
 - **backtesting.py 0.6.6**: the same crossover with the same 2-ATR stop and a 3R target on the
   same bars (``SMARTMARKET_BENCH_BT_PEER_BARS``, default all of them); bars per second of
   ``Backtest.run``;
-- **smc_confluence, whole pipeline**: features (``compute_smc`` on the bars and on 1h candles,
-  the 1h bias), signals and the engine, on real BTC/USDT 5m candles when
-  ``$SMARTMARKET_DATA_DIR`` (default ``../shared/data``) has them, else synthetic.
+- **smc_confluence, whole pipeline**: features (``features.frames``: the bars' SMC columns,
+  the 1h candles' SMC and bias), signals and the engine, on 210k real BTC/USDT 5m candles
+  when ``$SMARTMARKET_DATA_DIR`` (default ``../shared/data``) has them, else synthetic; best
+  of ``SMARTMARKET_BENCH_BT_PIPELINE_RUNS`` (default 3) fresh interpreters. With
+  ``SMARTMARKET_BENCH_BASELINE`` set to a checkout of another version (e.g. ``git archive
+  <commit> | tar -x -C /tmp/base``), the same case runs from there too, alternating with this
+  tree's runs, so both figures come from the same run under the same load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import subprocess
+import sys
 import time
 import warnings
 from typing import Any
@@ -195,6 +202,52 @@ def pipeline_case(bars: int) -> dict[str, Any]:
     }
 
 
+def _pipeline_runs(bars: int, runs: int, baseline: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the best pipeline run of this tree and of ``baseline`` (empty when unset)."""
+    mine: list[dict[str, Any]] = []
+    base: list[dict[str, Any]] = []
+    for _ in range(runs):
+        mine.append(run_case("bench.bench_backtest:pipeline_case", bars=bars))
+        if baseline:
+            base.append(_baseline_case(baseline, bars))
+
+    def best(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        top = min(rows, key=lambda r: r["features_signals_s"] + r["engine_s"])
+        return {**top, "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+
+    return best(mine), best(base) if base else {}
+
+
+def _baseline_case(root: str, bars: int) -> dict[str, Any]:
+    """Run ``pipeline_case`` from the checkout at ``root`` in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": root, "SMARTMARKET_DATA_DIR": DATA_DIR}
+    target = "bench.bench_backtest:pipeline_case"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.common", target, json.dumps({"bars": bars})],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"baseline pipeline case in {root} failed:\n{proc.stderr}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _pipeline_row(case: str, pipe: dict[str, Any]) -> dict[str, Any]:
+    seconds = pipe["features_signals_s"] + pipe["engine_s"]
+    return {
+        "case": case,
+        "bars": pipe["bars"],
+        "seconds": round(seconds, 3),
+        "bars_per_s": round(pipe["bars"] / seconds),
+        "trades": pipe["trades"],
+        "peak_rss_mb": pipe["peak_rss_mb"],
+        "note": f"engine alone {pipe['engine_s']:.3f} s; {pipe['source']}",
+    }
+
+
 def run() -> list[dict[str, Any]]:
     """Run the three cases; return one row per measurement."""
     bars = _env_int("SMARTMARKET_BENCH_BT_BARS", 1_000_000)
@@ -202,9 +255,10 @@ def run() -> list[dict[str, Any]]:
     ours = run_case("bench.bench_backtest:engine_case", bars=bars)
     busy = run_case("bench.bench_backtest:engine_case", bars=bars, variant="busy")
     peer = run_case("bench.bench_backtest:peer_case", bars=peer_bars)
-    pipe = run_case(
-        "bench.bench_backtest:pipeline_case",
-        bars=_env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
+    pipe, before = _pipeline_runs(
+        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
+        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_RUNS", 3),
+        os.environ.get("SMARTMARKET_BENCH_BASELINE", ""),
     )
     ours_rate = ours["bars"] / ours["seconds"]
     peer_rate = peer["bars"] / peer["seconds"]
@@ -247,13 +301,6 @@ def run() -> list[dict[str, Any]]:
             "note": f"engine is {ours_rate / peer_rate:,.0f}x (busy: "
             f"{busy['bars'] / busy['seconds'] / peer_rate:,.0f}x) faster",
         },
-        {
-            "case": "smc_confluence whole pipeline (features + signals + engine)",
-            "bars": pipe["bars"],
-            "seconds": round(pipe["features_signals_s"] + pipe["engine_s"], 3),
-            "bars_per_s": round(pipe["bars"] / (pipe["features_signals_s"] + pipe["engine_s"])),
-            "trades": pipe["trades"],
-            "peak_rss_mb": pipe["peak_rss_mb"],
-            "note": f"engine alone {pipe['engine_s']:.3f} s; {pipe['source']}",
-        },
+        _pipeline_row("smc_confluence whole pipeline (features + signals + engine)", pipe),
+        *([_pipeline_row("same, baseline checkout", before)] if before else []),
     ]

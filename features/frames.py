@@ -11,9 +11,9 @@ A trading bar's features are what the Feast views serve for it:
   progress (:func:`features.mtf.visible_rows`).
 
 The HTF bias columns of ``compute_mtf`` depend on the HTF rows only (each HTF row's own bias,
-joined at its close), so :func:`feature_frame` computes them on the HTF rows, 12x fewer than
-the trading ones for 1h over 5m, with the same function (``compute_mtf`` on the HTF alone); the
-tests check them against the full ``compute_mtf`` and against what Feast serves.
+``features.mtf.bias.timeframe_bias``, joined at its close), so :func:`feature_frame` computes
+them on the HTF rows (12x fewer than the trading ones for 1h over 5m) with that same function;
+the tests check them against the full ``compute_mtf`` and against what Feast serves.
 
 :func:`feature_frame` is the batch path: the trading SMC columns come from ``SMCStream``
 chunk by chunk (:data:`CHUNK_BARS` bars at a time: the same rows as ``compute_smc``, in bounded
@@ -34,7 +34,9 @@ import pandas as pd
 from features.candles.resample import grid_origin_ns, resample_candles
 from features.candles.schema import INDEX_NAME, OHLCV, CandleDataError, Timeframe
 from features.layout import utc_ns
-from features.mtf import MTFConfig, compute_mtf, tf_prefix, visible_rows
+from features.mtf import MTFConfig, tf_prefix, visible_rows
+from features.mtf.bias import timeframe_bias
+from features.mtf.inputs import FRAME_COLUMNS, checked_frame
 from features.mtf.join import take_rows
 from features.smc import SMCConfig, SMCStream, compute_smc
 from features.smc.engine import layout as smc_layout
@@ -56,7 +58,8 @@ class FrameSpec:
 
     Attributes:
         trading: The bars' timeframe.
-        smc_columns: ``compute_smc`` columns of the trading timeframe, in order.
+        bar_columns: The trading bars' own columns, in order: the candle's (``open`` ..
+            ``volume``) and ``compute_smc`` columns of the trading timeframe.
         htf: The higher timeframe (``None``: none), a whole multiple of ``trading``.
         htf_columns: HTF columns, bare names (``bias``, ``bias_strength`` or ``compute_smc``
             columns); in the frame they are ``<prefix><name>``.
@@ -64,7 +67,7 @@ class FrameSpec:
     """
 
     trading: Timeframe
-    smc_columns: tuple[str, ...]
+    bar_columns: tuple[str, ...]
     htf: Timeframe | None = None
     htf_columns: tuple[str, ...] = ()
     mtf: MTFConfig = field(default_factory=MTFConfig)
@@ -77,7 +80,8 @@ class FrameSpec:
             )
         if self.htf_columns and htf is None:
             raise ValueError(f"HTF columns {list(self.htf_columns)} need a higher timeframe")
-        self._check(self.smc_columns, smc_layout(self.smc).columns, f"the {tf} SMC engine")
+        known = (*OHLCV, *smc_layout(self.smc).columns)
+        self._check(self.bar_columns, known, f"the {tf} candles or SMC engine")
         if htf is not None:
             known = (*smc_layout(self.htf_smc).columns, *HTF_BIAS)
             self._check(self.htf_columns, known, f"the {htf} SMC engine or its bias")
@@ -110,7 +114,7 @@ class FrameSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         """Every column of the frame, in order."""
-        return self.smc_columns + self.htf_names
+        return self.bar_columns + self.htf_names
 
     @property
     def htf_lookback(self) -> int:
@@ -130,20 +134,39 @@ class FrameSpec:
 
 def _float(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
     """Return ``frame``'s ``names`` as a float64 ``(rows, names)`` array."""
-    position = {c: j for j, c in enumerate(frame.columns)}
-    take = np.array([position[c] for c in names], dtype=np.int64)
-    return np.asarray(frame.to_numpy(dtype=np.float64)[:, take])
+    out = np.empty((len(frame), len(names)))
+    for j, name in enumerate(names):
+        out[:, j] = frame[name].to_numpy(np.float64)
+    return out
 
 
-def smc_columns(
-    candles: pd.DataFrame, config: SMCConfig, names: tuple[str, ...], chunk_bars: int = CHUNK_BARS
+def bar_values(
+    candles: pd.DataFrame,
+    config: SMCConfig,
+    names: tuple[str, ...],
+    chunk_bars: int = CHUNK_BARS,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Return ``compute_smc(candles, config)[names]`` as float64, computed chunk by chunk."""
-    out = np.empty((len(candles), len(names)))
-    stream = SMCStream(config)
-    for start in range(0, len(candles), chunk_bars):
-        rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
-        out[start : start + len(rows)] = _float(rows, names)
+    """Return the bars' ``names`` (candle or ``compute_smc`` columns) as float64.
+
+    The SMC columns are computed ``chunk_bars`` at a time by one ``SMCStream`` (the rows of
+    ``compute_smc(candles, config)``) and written into ``out`` (``(bars, len(names))``, new when
+    ``None``) as they come.
+    """
+    n = len(candles)
+    out = np.empty((n, len(names))) if out is None else out
+    smc_at = np.array([j for j, c in enumerate(names) if c not in OHLCV], dtype=np.int64)
+    for j, c in enumerate(names):
+        if c in OHLCV:
+            out[:, j] = candles[c].to_numpy(np.float64)
+    if smc_at.size:
+        stream = SMCStream(config)
+        position = {c: j for j, c in enumerate(stream.columns)}
+        take = np.array([position[names[j]] for j in smc_at], dtype=np.int64)
+        for start in range(0, n, chunk_bars):
+            rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
+            # one float64 block: a view, of which only the requested columns are copied
+            out[start : start + len(rows), smc_at] = rows.to_numpy(np.float64)[:, take]
     return out
 
 
@@ -155,11 +178,15 @@ def htf_values(frame: pd.DataFrame, spec: FrameSpec) -> np.ndarray:
     assert spec.htf is not None
     if not len(frame):
         return np.empty((0, len(spec.htf_columns)))
-    if any(c in HTF_BIAS for c in spec.htf_columns):
-        own = compute_mtf({spec.htf.label: frame}, spec.htf, spec.mtf)
-        prefix = tf_prefix(spec.htf)
-        frame = frame.assign(**{c: own[f"{prefix}{c}"].to_numpy() for c in HTF_BIAS})
-    return _float(frame, spec.htf_columns)
+    out = np.empty((len(frame), len(spec.htf_columns)))
+    smc = [j for j, c in enumerate(spec.htf_columns) if c not in HTF_BIAS]
+    out[:, smc] = _float(frame, tuple(spec.htf_columns[j] for j in smc))
+    if len(smc) < len(spec.htf_columns):
+        bias = timeframe_bias(checked_frame(spec.htf, frame, FRAME_COLUMNS), spec.mtf)
+        for j, c in enumerate(spec.htf_columns):
+            if c in HTF_BIAS:
+                out[:, j] = bias.bias if c == "bias" else bias.strength
+    return out
 
 
 def feature_frame(
@@ -178,10 +205,10 @@ def feature_frame(
         a value needs more history (or no HTF candle has closed yet).
     """
     n = len(candles)
-    data = np.full((n, len(spec.columns)), np.nan)
-    k = len(spec.smc_columns)
+    data = np.empty((n, len(spec.columns)))  # every column is written below
+    k = len(spec.bar_columns)
     if k and n:
-        data[:, :k] = smc_columns(candles, spec.smc, spec.smc_columns)
+        bar_values(candles, spec.smc, spec.bar_columns, out=data[:, :k])
     if spec.htf is not None and spec.htf_columns and n:
         if htf_candles is None:
             htf_candles = resample_candles(candles, spec.htf, base=spec.trading)
@@ -202,7 +229,9 @@ class FeatureRows:
         """Start with no history."""
         self.spec = spec
         self._base = SMCStream(spec.smc)
-        self._take = np.array([self._base.columns.index(c) for c in spec.smc_columns], np.int64)
+        position = {c: j for j, c in enumerate(OHLCV)}
+        position.update({c: len(OHLCV) + j for j, c in enumerate(self._base.columns)})
+        self._take = np.array([position[c] for c in spec.bar_columns], dtype=np.int64)
         self._n = 0
         self._htf: SMCStream | None = None
         self._htf_row = np.full(len(spec.htf_columns), np.nan)
@@ -258,4 +287,5 @@ class FeatureRows:
         if self._htf is not None:
             self._aggregate(int(ts_ns), values)
         self._n += 1
-        return np.concatenate([base[self._take], self._htf_row])
+        own = np.concatenate([values, base])[self._take]
+        return np.concatenate([own, self._htf_row])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.candles.schema import OHLCV, CandleDataError, Timeframe
+from features.candles.schema import CandleDataError, Timeframe
 from features.frames import FeatureRows, FrameSpec, feature_frame, open_ns
 from features.smc import SMCConfig, compute_smc
 from serving.engine.strategy import StrategyInputs
@@ -56,7 +56,7 @@ class FeatureSpec:
         htf = Timeframe.parse(inputs.htf_timeframe) if inputs.htf_timeframe else None
         frame = FrameSpec(
             trading=tf,
-            smc_columns=tuple(c for c in inputs.columns if c not in OHLCV),
+            bar_columns=inputs.columns,
             htf=htf,
             htf_columns=inputs.htf_columns if htf is not None else (),
         )
@@ -93,12 +93,6 @@ class FeatureSpec:
                 f"{MIN_TRADING_BARS} bars to trade ({need} in all)"
             )
 
-    def sources(self) -> list[tuple[int, int]]:
-        """Per matrix column: ``(0, j)`` the candle's ``OHLCV[j]``, ``(1, j)`` the frame's j."""
-        frame = {c: j for j, c in enumerate(self.frame.columns)}
-        out = [(0, OHLCV.index(c)) if c in OHLCV else (1, frame[c]) for c in self.inputs.columns]
-        return out + [(1, frame[c]) for c in self.frame.htf_names]
-
 
 @dataclass(frozen=True)
 class FeatureSet:
@@ -117,14 +111,7 @@ class FeatureSet:
 
 def batch_features(candles: pd.DataFrame, spec: FeatureSpec) -> FeatureSet:
     """Return the feature matrix of every bar of a canonical candle frame."""
-    values = feature_frame(candles, spec.frame).to_numpy()
-    sources = spec.sources()
-    matrix = np.empty((len(candles), len(sources)))
-    at = [j for j, (kind, _) in enumerate(sources) if kind]
-    matrix[:, at] = values[:, [k for kind, k in sources if kind]]
-    for j, (kind, k) in enumerate(sources):
-        if not kind:
-            matrix[:, j] = candles[OHLCV[k]].to_numpy(np.float64)
+    matrix = feature_frame(candles, spec.frame).to_numpy()
     return FeatureSet(matrix=matrix, names=spec.inputs.names, candles=candles, spec=spec)
 
 
@@ -135,11 +122,6 @@ class FeatureStream:
         """Start with no history."""
         self.spec = spec
         self._rows = FeatureRows(spec.frame)
-        sources = spec.sources()
-        self._width = len(sources)
-        self._candle = [(j, k) for j, (kind, k) in enumerate(sources) if kind == 0]
-        self._frame_at = np.array([j for j, (kind, _) in enumerate(sources) if kind], np.int64)
-        self._frame_k = np.array([k for kind, k in sources if kind], np.int64)
 
     @property
     def bars_seen(self) -> int:
@@ -148,10 +130,4 @@ class FeatureStream:
 
     def update(self, ts_ns: int, ohlcv: np.ndarray) -> np.ndarray:
         """Advance by one closed bar (UTC open time in ns, ``[o, h, l, c, v]``); return its row."""
-        values = np.asarray(ohlcv, dtype=np.float64)
-        row = self._rows.update(int(ts_ns), values)
-        out = np.empty(self._width)
-        out[self._frame_at] = row[self._frame_k]
-        for j, k in self._candle:
-            out[j] = values[k]
-        return out
+        return self._rows.update(int(ts_ns), ohlcv)

@@ -8,13 +8,13 @@ import pytest
 
 from features.candles.resample import resample_candles
 from features.candles.schema import OHLCV, CandleDataError, Timeframe
-from features.frames import FeatureRows, FrameSpec, feature_frame, htf_values, smc_columns
+from features.frames import FeatureRows, FrameSpec, bar_values, feature_frame, htf_values
 from features.mtf import MTFConfig, compute_mtf, htf_asof_join
 from features.smc import SMCConfig, columns, compute_smc
 from serving.backtest.main import synthetic_candles
 
 M5, H1 = Timeframe.parse("5m"), Timeframe.parse("1h")
-SMC = ("smc_warm", "ctx_atr", "struct_int_trend", "ob_bull_dist", "liq_pdh", "pd_zone")
+SMC = ("close", "smc_warm", "ctx_atr", "struct_int_trend", "ob_bull_dist", "liq_pdh", "pd_zone")
 HTF = ("smc_warm", "bias", "bias_strength", "pd_zone")
 
 
@@ -25,7 +25,7 @@ def candles() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def spec() -> FrameSpec:
-    return FrameSpec(trading=M5, smc_columns=SMC, htf=H1, htf_columns=HTF)
+    return FrameSpec(trading=M5, bar_columns=SMC, htf=H1, htf_columns=HTF)
 
 
 def test_batch_columns_equal_compute_smc_and_compute_mtf(
@@ -39,11 +39,12 @@ def test_batch_columns_equal_compute_smc_and_compute_mtf(
     joined = htf_asof_join(candles, smc_h1, H1, "h1_", M5)
     # Act: small chunks, so that several SMCStream calls make the frame
     frame = feature_frame(candles, spec)
-    chunked = smc_columns(candles, spec.smc, SMC, chunk_bars=97)
+    chunked = bar_values(candles, spec.smc, SMC, chunk_bars=97)
     # Assert
     assert list(frame.columns) == [*SMC, "h1_smc_warm", "h1_bias", "h1_bias_strength", "h1_pd_zone"]
-    assert np.array_equal(frame[list(SMC)].to_numpy(), smc[list(SMC)].to_numpy(), equal_nan=True)
-    assert np.array_equal(chunked, smc[list(SMC)].to_numpy(), equal_nan=True)
+    expected = candles[["close"]].join(smc)[list(SMC)].to_numpy()
+    assert np.array_equal(frame[list(SMC)].to_numpy(), expected, equal_nan=True)
+    assert np.array_equal(chunked, expected, equal_nan=True)
     for name in ("h1_bias", "h1_bias_strength"):  # the MTF view's columns
         assert np.array_equal(frame[name], mtf[name], equal_nan=True), name
         assert np.isfinite(frame[name].iloc[-1])
@@ -75,10 +76,10 @@ def test_htf_bias_of_a_row_needs_only_its_lookback(candles: pd.DataFrame, spec: 
 
 
 def test_unknown_columns_and_bad_timeframes_are_clear_errors() -> None:
-    with pytest.raises(KeyError, match=r"\['nope'\] are not produced by the 5m SMC engine"):
-        FrameSpec(trading=M5, smc_columns=("nope",))
+    with pytest.raises(KeyError, match=r"\['nope'\] are not produced by the 5m candles or SMC"):
+        FrameSpec(trading=M5, bar_columns=("nope",))
     with pytest.raises(KeyError, match="1h SMC engine or its bias"):
-        FrameSpec(trading=M5, smc_columns=(), htf=H1, htf_columns=("mtf_confluence",))
+        FrameSpec(trading=M5, bar_columns=(), htf=H1, htf_columns=("mtf_confluence",))
     with pytest.raises(CandleDataError, match="whole multiple"):
-        FrameSpec(trading=M5, smc_columns=(), htf=Timeframe.parse("7m"))
-    assert set(SMC) <= set(columns(SMCConfig.for_timeframe(M5)))
+        FrameSpec(trading=M5, bar_columns=(), htf=Timeframe.parse("7m"))
+    assert set(SMC) - {"close"} <= set(columns(SMCConfig.for_timeframe(M5)))
