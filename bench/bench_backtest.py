@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -175,8 +173,13 @@ def peer_case(bars: int) -> dict[str, Any]:
     return {"bars": bars, "seconds": seconds, "trades": int(stats["# Trades"])}
 
 
-def pipeline_case(bars: int) -> dict[str, Any]:
-    """Time smc_confluence's whole pipeline (features, signals, engine) on ``bars`` bars."""
+def pipeline_case(bars: int, root: str = "") -> dict[str, Any]:
+    """Time smc_confluence's whole pipeline (features, signals, engine) on ``bars`` bars.
+
+    ``root``: run the code of the checkout there instead of this tree's (a baseline).
+    """
+    if root:
+        sys.path.insert(0, root)
     from serving.backtest.fast import prepare, run_fast
 
     path = os.path.join(DATA_DIR, "binance_BTCUSDT_5m.csv.gz")
@@ -188,15 +191,16 @@ def pipeline_case(bars: int) -> dict[str, Any]:
     else:
         candles, source = synthetic_candles(bars, "5min", start="2023-01-01"), "synthetic"
     prepare(candles.iloc[:3_000], "5m")  # compile / load the caches
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     prepared = prepare(candles, "5m")
     t1 = time.perf_counter()
     result = run_fast(prepared)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     return {
         "bars": len(candles),
         "features_signals_s": t1 - t0,
         "engine_s": t2 - t1,
+        "cpu_s": c2 - c0,
         "trades": len(result.trades),
         "source": source,
     }
@@ -209,30 +213,17 @@ def _pipeline_runs(bars: int, runs: int, baseline: str) -> tuple[dict[str, Any],
     for _ in range(runs):
         mine.append(run_case("bench.bench_backtest:pipeline_case", bars=bars))
         if baseline:
-            base.append(_baseline_case(baseline, bars))
+            base.append(run_case("bench.bench_backtest:pipeline_case", bars=bars, root=baseline))
 
     def best(rows: list[dict[str, Any]]) -> dict[str, Any]:
         top = min(rows, key=lambda r: r["features_signals_s"] + r["engine_s"])
-        return {**top, "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+        return {
+            **top,
+            "cpu_s": min(r["cpu_s"] for r in rows),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+        }
 
     return best(mine), best(base) if base else {}
-
-
-def _baseline_case(root: str, bars: int) -> dict[str, Any]:
-    """Run ``pipeline_case`` from the checkout at ``root`` in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": root, "SMARTMARKET_DATA_DIR": DATA_DIR}
-    target = "bench.bench_backtest:pipeline_case"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.common", target, json.dumps({"bars": bars})],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"baseline pipeline case in {root} failed:\n{proc.stderr}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _pipeline_row(case: str, pipe: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +235,8 @@ def _pipeline_row(case: str, pipe: dict[str, Any]) -> dict[str, Any]:
         "bars_per_s": round(pipe["bars"] / seconds),
         "trades": pipe["trades"],
         "peak_rss_mb": pipe["peak_rss_mb"],
-        "note": f"engine alone {pipe['engine_s']:.3f} s; {pipe['source']}",
+        "note": f"engine alone {pipe['engine_s']:.3f} s; CPU time {pipe['cpu_s']:.3f} s "
+        f"({pipe['bars'] / pipe['cpu_s'] / 1e3:,.0f} k bars/s); {pipe['source']}",
     }
 
 
