@@ -17,7 +17,7 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run test lint format bench smc-pictures up clean
+.PHONY: help setup run test lint format bench smc-pictures up down clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -53,8 +53,11 @@ bench: setup ## Benchmarks: speed and peak memory, side by side with peers
 smc-pictures: setup ## Render each SMC concept on real data to docs/img/smc/ (DATA=../shared/data)
 	$(BIN)/python docs/smc_pictures.py $${DATA:-../shared/data}
 
-up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070)
-	DAGSTER_HOME=$$($(BIN)/smartmarket dagster-home) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3070
+up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070); Ctrl-C or `make down` stops them
+	exec $(BIN)/smartmarket up
+
+down: ## Stop what `make up` started
+	$(BIN)/smartmarket down
 
 clean: ## Remove the app home (embedded state); keeps .venv
 	rm -rf $${SMARTMARKET_HOME:-.smartmarket}

@@ -12,6 +12,7 @@ import warnings
 import dagster as dg
 
 from features.candles.schema import Timeframe
+from orchestration.assets.backtests import build_backtest_asset
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
 from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
 from orchestration.partitions import candle_partitions
@@ -23,6 +24,8 @@ from orchestration.settings import Settings, apply_offline_env
 CANDLES_JOB = "candles_job"
 FEATURES_JOB = "features_job"
 TRAINING_JOB = "training_job"
+MAIN_JOB = "main_job"
+AUTOMATION_SENSOR = "feature_automation"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -52,10 +55,26 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=training | dg.AssetSelection.assets(FEAST_REGISTRY),
         description="Point-in-time training dataset from the Feast offline store.",
     )
+    backtest = build_backtest_asset(settings)
+    main_job = dg.define_asset_job(
+        MAIN_JOB,
+        selection=dg.AssetSelection.all(),
+        description="Everything `smartmarket run` shows, in one run: candles, features, the "
+        "Feast stores, the training dataset and the headline backtest on the stored candles.",
+    )
+    # Feature assets declare AutomationCondition.eager(); this sensor evaluates them while the
+    # daemon runs (`make up`), so a candle update (the hourly schedule, a manual run) flows on.
+    automation = dg.AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR,
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Materializes feature assets whose candles were updated (eager conditions).",
+    )
     return dg.Definitions(
-        assets=[raw, candles, *features],
-        jobs=[candles_job, features_job, training_job],
+        assets=[raw, candles, *features, backtest],
+        jobs=[main_job, candles_job, features_job, training_job],
         schedules=[build_hourly_schedule(candles_job, list(settings.symbols))],
+        sensors=[automation],
         resources={**build_resources(settings), **build_feature_resources(settings)},
     )
 

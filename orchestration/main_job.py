@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -12,12 +13,15 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from dagster._core.utils import make_new_run_id
 
 from features.candles.schema import Timeframe
 from features.candles.store.base import CandleStore
+from orchestration.assets.backtests import HEADLINE_BACKTEST, SUMMARY_FILE
 from orchestration.assets.features import TRAINING_DATASET
-from orchestration.definitions import CANDLES_JOB, FEATURES_JOB, TRAINING_JOB, build_definitions
+from orchestration.definitions import MAIN_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
+from orchestration.progress import RunWatcher, watch_run
 from orchestration.resources import build_resources
 from orchestration.settings import Settings, apply_offline_env
 
@@ -85,17 +89,31 @@ class JobSummary:
     quarantined: int
     candles: list[SymbolSummary]
     features: FeatureSummary | None = None
-    run_ids: tuple[str, ...] = field(default=())
+    backtests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _partition_totals(defs: dg.Definitions, job: str, partitions: int) -> dict[str, int]:
+    """Partitions the run covers per asset key (1 for unpartitioned assets)."""
+    totals = {}
+    for key in defs.resolve_job_def(job).asset_layer.asset_graph.get_all_asset_keys():
+        spec = defs.resolve_assets_def(key)
+        totals[key.to_user_string()] = partitions if spec.partitions_def is not None else 1
+    return totals
 
 
 def run_main_job(
-    settings: Settings, days: int | None = None, echo: Callable[[str], Any] | None = print
+    settings: Settings,
+    days: int | None = None,
+    echo: Callable[[str], Any] | None = print,
+    status: Callable[[str], Any] | None = None,
 ) -> JobSummary:
-    """Ingest ``days`` days (default ``settings.history_days``) from ``settings.start_date``.
+    """Materialize ``days`` days (default ``settings.history_days``) from ``settings.start_date``.
 
-    Runs the candle job, then (when it succeeds) the feature job (SMC and MTF features, the
-    Feast registry, the online store) and the training-dataset job; ``echo`` gets a few lines
-    about the features (``None``: silent).
+    One Dagster run of the main job: candles (ingest, validate, resample), SMC and MTF
+    features, the Feast registry and online store, the training dataset and the headline
+    backtest on the stored candles. ``echo`` gets a line per step as it runs and a few lines
+    about the features at the end; ``status`` the current step's partition count (``None``:
+    silent).
     """
     apply_offline_env()
     prepare_dagster_home(settings)
@@ -104,33 +122,37 @@ def run_main_job(
     end = start + timedelta(days=n_days - 1)
     defs = build_definitions(settings)
     tags = partition_range_tags(start.isoformat(), end.isoformat(), list(settings.symbols))
-    results = []
-    with dg.DagsterInstance.get() as instance:
-        for name, run_tags in ((CANDLES_JOB, tags), (FEATURES_JOB, tags), (TRAINING_JOB, {})):
-            result = defs.resolve_job_def(name).execute_in_process(
-                instance=instance, tags=run_tags, run_config=QUIET_LOGS, raise_on_error=False
-            )
-            results.append(result)
-            if not result.success:
-                break
+    window = {"start": start.isoformat(), "end": (end + timedelta(days=1)).isoformat()}
+    run_config = {
+        **QUIET_LOGS,
+        "ops": {HEADLINE_BACKTEST.to_python_identifier(): {"config": window}},
+    }
+    totals = _partition_totals(defs, MAIN_JOB, n_days * len(settings.symbols))
+    watcher = RunWatcher(MAIN_JOB, totals, echo or (lambda _: None), status)
+    run_id = make_new_run_id()
+    with dg.DagsterInstance.get() as instance, watch_run(watcher, instance, run_id):
+        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+            instance=instance,
+            tags=tags,
+            run_config=run_config,
+            raise_on_error=False,
+            run_id=run_id,
+        )
     checks = {
         f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
-        for result in results
         for e in result.get_asset_check_evaluations()
     }
-    success = all(r.success for r in results) and len(results) == 3
-    features = _feature_summary(settings, results) if success else None
+    features = _feature_summary(settings, result) if result.success else None
     if features is not None and echo is not None:
         for line in features.lines():
             echo(line)
-    result = results[0]
     store: CandleStore = build_resources(settings)["candle_store"].store()
     quarantine = build_resources(settings)["app_home"].quarantine().read()
     summaries = []
-    window = (pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1))
+    span = (pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1))
     for symbol in settings.symbols:
         for label in settings.timeframes:
-            frame = store.read(symbol, Timeframe.parse(label), *window)
+            frame = store.read(symbol, Timeframe.parse(label), *span)
             summaries.append(
                 SymbolSummary(
                     symbol,
@@ -141,7 +163,7 @@ def run_main_job(
                 )
             )
     return JobSummary(
-        success=success,
+        success=result.success,
         run_id=result.run_id,
         start_date=start.isoformat(),
         end_date=end.isoformat(),
@@ -149,11 +171,17 @@ def run_main_job(
         quarantined=len(quarantine),
         candles=summaries,
         features=features,
-        run_ids=tuple(r.run_id for r in results),
+        backtests=_backtests(settings) if result.success else [],
     )
 
 
-def _feature_summary(settings: Settings, results: list[Any]) -> FeatureSummary:
+def _backtests(settings: Settings) -> list[dict[str, Any]]:
+    """The headline backtest records the run wrote."""
+    path = settings.home_dir / "backtests" / SUMMARY_FILE
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def _feature_summary(settings: Settings, result: Any) -> FeatureSummary:
     """Summarize the feature tables, the served vectors and the training dataset."""
     from features.feature_store import online_vector
     from orchestration.resources.feast import build_feature_resources
@@ -170,7 +198,7 @@ def _feature_summary(settings: Settings, results: list[Any]) -> FeatureSummary:
         vector = online_vector(store, features, symbol)
         online[symbol] = "-" if vector.known_at is None else f"{vector.known_at:%Y-%m-%d %H:%M}"
     training_rows, training_path = 0, None
-    for event in results[-1].get_asset_materialization_events():
+    for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         if materialization.asset_key != TRAINING_DATASET:
             continue

@@ -1,12 +1,16 @@
-"""The product's two analysis calls as pure functions returning JSON-ready dicts.
+"""The product's SMC analysis and multi-timeframe reading as pure functions of candles.
 
-``analyze_smc`` describes each timeframe's SMC picture at its last closed candle (order blocks,
-fair value gaps, liquidity levels, market structure) and the confluence score of the lowest
-timeframe; ``analyze_multi_timeframe`` reads a primary timeframe top-down against higher ones
-(bias, discount and premium zones, entry signals, confluence score). Both compute the SMC
-engine inside from canonical candle frames and only use what is known at the last candle's
-close: higher-timeframe candles that close after the primary timeframe's last close are
-dropped. Output holds only ``str``, ``int``, ``float``, ``bool``, ``None``, lists and dicts:
+``analyze_smc`` describes the SMC picture at the last closed candle (order blocks, fair value
+gaps, liquidity levels, market structure per timeframe, and the confluence score of the
+lowest); ``read_multi_timeframe`` reads a primary timeframe top-down against higher ones (bias,
+discount and premium zones, confluence score). The entry decision is not made here: the
+product's ``analyze_multi_timeframe`` (``serving.analysis``) adds the entry signals of the one
+signal rule to this reading. Both accept the product plan's spelling (``fvg``, ``BTCUSDT``),
+compute the SMC engine inside from canonical candle frames and only use what is known at the
+last candle's close: higher-timeframe candles that close after the primary (lowest)
+timeframe's last close are dropped, and each higher timeframe's last close (``known_at``) and
+age are reported, flagged ``stale`` (or refused) beyond ``AnalysisConfig.max_age_bars`` of its
+bars. Output holds only ``str``, ``int``, ``float``, ``bool``, ``None``, lists and dicts:
 NaN becomes ``None``, times are ISO 8601 UTC strings (``...Z``).
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +38,76 @@ SMC_ANALYSES: tuple[str, ...] = (
     "market_structure",
     "confluence_score",
 )
+"""Analysis types of ``analyze_smc``; ``confluence_score`` is always answered."""
+ANALYSIS_ALIASES: dict[str, str] = {
+    "fvg": "fair_value_gaps",
+    "fvgs": "fair_value_gaps",
+    "liquidity": "liquidity_levels",
+    "structure": "market_structure",
+}
+"""Other spellings of the analysis types (the product plan writes ``fvg``)."""
+QUOTES: tuple[str, ...] = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", "ETH")
+"""Quote currencies recognised in a symbol written without a slash (``BTCUSDT``)."""
+STALE_ACTIONS: tuple[str, ...] = ("flag", "refuse")
 _DIRECTION = {1: "bullish", -1: "bearish", 0: "neutral"}
+
+
+class StaleDataError(CandleDataError):
+    """A higher timeframe's candles end too long before the primary timeframe's last close."""
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Settings of the analysis calls.
+
+    Attributes:
+        mtf: Multi-timeframe parameters (biases, confluence score).
+        max_zones: Most zones listed per kind and timeframe (and side), nearest first.
+        max_age_bars: Age, in a higher timeframe's own bars, beyond which its last candle is
+            stale: its close lies more than this many bars before the primary timeframe's
+            last close (a fresh one is less than one bar old).
+        on_stale: ``flag`` (``stale: true`` and a warning) or ``refuse`` (``StaleDataError``).
+    """
+
+    mtf: MTFConfig = field(default_factory=MTFConfig)
+    max_zones: int = 10
+    max_age_bars: float = 2.0
+    on_stale: str = "flag"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mtf, MTFConfig):
+            raise ValueError(f"AnalysisConfig.mtf must be an MTFConfig, got {self.mtf!r}")
+        zones = self.max_zones
+        if isinstance(zones, bool) or not isinstance(zones, int) or not 1 <= zones <= 1000:
+            raise ValueError(f"AnalysisConfig.max_zones must be an integer 1..1000, got {zones!r}")
+        age = self.max_age_bars
+        if isinstance(age, bool) or not isinstance(age, int | float) or not 1.0 <= age <= 1e6:
+            raise ValueError(f"AnalysisConfig.max_age_bars must be a number in 1..1e6, got {age!r}")
+        if self.on_stale not in STALE_ACTIONS:
+            raise ValueError(
+                f"AnalysisConfig.on_stale must be one of {list(STALE_ACTIONS)}, "
+                f"got {self.on_stale!r}"
+            )
+
+
+def canonical_symbol(symbol: str) -> str:
+    """Return ``symbol`` as ``BASE/QUOTE`` (``BTCUSDT`` and ``btc/usdt`` -> ``BTC/USDT``).
+
+    Raises:
+        ValueError: Not a string, empty, or without a slash and no known quote currency.
+    """
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol must be a non-empty string such as 'BTC/USDT', got {symbol!r}")
+    text = symbol.strip().upper()
+    if "/" in text:
+        return text
+    for quote in sorted(QUOTES, key=len, reverse=True):
+        if text.endswith(quote) and len(text) > len(quote):
+            return f"{text[: -len(quote)]}/{quote}"
+    raise ValueError(
+        f"symbol {symbol!r}: write it BASE/QUOTE (e.g. 'BTC/USDT') or end it with a known quote "
+        f"currency ({', '.join(QUOTES)})"
+    )
 
 
 def _num(value: Any) -> float | None:
@@ -92,8 +165,8 @@ class _Analysed:
         """Return the zone records of ``kinds`` that have not ended by the last candle."""
         zones = self.zones
         alive = zones["kind"].isin(list(kinds)).to_numpy()
-        for field in _ENDS:
-            alive &= zones[field].isna().to_numpy()
+        for end in _ENDS:
+            alive &= zones[end].isna().to_numpy()
         return [_Zone.of(row) for row in zones[alive].to_dict("records")]
 
 
@@ -130,6 +203,7 @@ class _Zone:
 
 def _zone_base(a: _Analysed, zone: _Zone) -> dict[str, Any]:
     return {
+        "timeframe": a.tf.label,
         "kind": zone.kind,
         "direction": _DIRECTION[zone.direction],
         "top": _num(zone.top),
@@ -191,6 +265,7 @@ def _liquidity_levels(a: _Analysed, limit: int) -> dict[str, Any]:
     for zone in a.live(("liquidity",)):
         sides[zone.direction].append(
             {
+                "timeframe": a.tf.label,
                 "price": _num(zone.top),
                 "known_at": a.known_at(zone.confirmed_at),
                 "equal_count": int(zone.count),
@@ -248,19 +323,21 @@ def _market_structure(a: _Analysed, bias: Mapping[str, Any] | None) -> dict[str,
     }
 
 
-def _parse_types(analysis_types: Sequence[str] | str | None) -> list[str]:
-    if analysis_types is None:
+def _parse_types(analysis_type: Sequence[str] | str | None) -> list[str]:
+    if analysis_type is None:
         return list(SMC_ANALYSES)
-    if isinstance(analysis_types, str):
-        analysis_types = [analysis_types]
+    if isinstance(analysis_type, str):
+        analysis_type = [analysis_type]
     chosen = []
-    for name in analysis_types:
-        if name not in SMC_ANALYSES:
-            raise ValueError(
-                f"unknown analysis type {name!r}: expected one of {list(SMC_ANALYSES)}"
-            )
-        if name not in chosen:
-            chosen.append(name)
+    for name in analysis_type:
+        canonical = ANALYSIS_ALIASES.get(name, name) if isinstance(name, str) else name
+        if canonical not in SMC_ANALYSES:
+            known = [*SMC_ANALYSES, *ANALYSIS_ALIASES]
+            raise ValueError(f"unknown analysis type {name!r}: expected one of {known}")
+        if canonical not in chosen:
+            chosen.append(canonical)
+    if not chosen:
+        raise ValueError(f"analysis_type is empty: name at least one of {list(SMC_ANALYSES)}")
     return chosen
 
 
@@ -316,6 +393,51 @@ def _analyse_all(
     return out
 
 
+@dataclass(frozen=True)
+class _Freshness:
+    """How old a timeframe's last closed candle is at the primary timeframe's last close."""
+
+    known_at: pd.Timestamp
+    age: pd.Timedelta
+    bars: float
+    stale: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "known_at": _iso(self.known_at),
+            "age_seconds": int(self.age.total_seconds()),
+            "age_bars": round(self.bars, 6),
+            "stale": self.stale,
+        }
+
+
+def _freshness(
+    analysed: dict[int, _Analysed], keys: Mapping[int, str], config: AnalysisConfig
+) -> tuple[dict[int, _Freshness], list[str]]:
+    """Return each timeframe's freshness and the warnings; refuse stale ones when configured."""
+    primary = analysed[min(analysed)]
+    as_of = primary.frame.index[-1] + primary.tf.delta
+    out: dict[int, _Freshness] = {}
+    warnings: list[str] = []
+    for seconds, a in sorted(analysed.items()):
+        known_at = a.frame.index[-1] + a.tf.delta
+        age = pd.Timedelta(as_of - known_at)
+        bars = age / a.tf.delta
+        stale = bars > config.max_age_bars
+        out[seconds] = _Freshness(known_at, age, float(bars), bool(stale))
+        if not stale:
+            continue
+        message = (
+            f"candles_by_tf[{keys[seconds]!r}]: the last {a.tf.label} candle closed at "
+            f"{_iso(known_at)}, {bars:g} bars ({age}) before the {primary.tf.label} close "
+            f"{_iso(as_of)} (bound: {config.max_age_bars:g} bars); its bias and zones are stale"
+        )
+        if config.on_stale == "refuse":
+            raise StaleDataError(message)
+        warnings.append(message)
+    return out, warnings
+
+
 def _mtf_row(analysed: dict[int, _Analysed], primary: Timeframe, config: MTFConfig) -> pd.Series:
     frames = {a.tf.label: a.frame for a in analysed.values()}
     return compute_mtf(frames, primary, config).iloc[-1]
@@ -346,63 +468,101 @@ def _bias_of(row: pd.Series, tf: Timeframe) -> dict[str, Any]:
     }
 
 
+def _merged(parts: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return the items of every timeframe's list, nearest to the last close first."""
+    items = [item for part in parts for item in part]
+    return _nearest(items, len(items))
+
+
 def analyze_smc(
     candles_by_tf: Mapping[str, pd.DataFrame],
     symbol: str,
-    analysis_types: Sequence[str] | str | None = None,
+    analysis_type: Sequence[str] | str | None = None,
+    timeframes: Sequence[str] | None = None,
     *,
-    config: MTFConfig | None = None,
-    max_zones: int = 10,
+    config: AnalysisConfig | None = None,
 ) -> dict[str, Any]:
-    """Return the SMC analysis of every timeframe at its last closed candle, JSON-ready.
+    """Return the SMC analysis at the last closed candle, JSON-ready.
+
+    The keyword names are the product plan's request fields, so its body can be passed as
+    ``analyze_smc(candles_by_tf, **body)``.
 
     Args:
         candles_by_tf: Canonical candle frames per timeframe label (``"5m"``, ``"1h"``, ...).
-        symbol: Market symbol, echoed in the answer.
-        analysis_types: Any of ``order_blocks``, ``fair_value_gaps``, ``liquidity_levels``,
-            ``market_structure``, ``confluence_score``; all when ``None``.
-        config: Multi-timeframe parameters for the confluence score and biases.
-        max_zones: Most zones listed per kind, nearest to the last close first.
+        symbol: Market symbol, ``BTC/USDT`` or ``BTCUSDT``; answered as ``BTC/USDT``.
+        analysis_type: Any of ``order_blocks``, ``fair_value_gaps`` (or ``fvg``),
+            ``liquidity_levels``, ``market_structure``, ``confluence_score``; all when ``None``.
+            The confluence score is always answered.
+        timeframes: Keys of ``candles_by_tf`` to analyse; all when ``None``.
+        config: Zone limits, staleness bound and multi-timeframe parameters.
 
     Returns:
-        ``{"symbol", "as_of", "analysis_types", "timeframes": {tf: {type: ...}},
-        "confluence_score"}`` (the last only when asked for; computed on the lowest timeframe
-        with the others as higher timeframes). See ``docs/mtf.md`` for every field.
+        ``{"symbol", "as_of", "analysis_types", "order_blocks", "fair_value_gaps",
+        "liquidity_levels", "market_structure", "confluence_score", "confluence",
+        "timeframes", "warnings"}``: zone lists merge every timeframe (each item names its
+        ``timeframe``), ``market_structure`` maps timeframe to structure, ``confluence_score``
+        is a number in [0, 1] (``None`` during the warm-up) computed on the lowest timeframe
+        with the others as higher timeframes; ``timeframes`` holds each one's last close,
+        ``known_at``, age and ``stale`` flag. See ``docs/mtf.md``.
 
     Raises:
-        ValueError: An unknown analysis type or timeframe, or invalid candles (naming which).
+        ValueError: An unknown analysis type, symbol or timeframe, or invalid candles (naming
+            which); ``StaleDataError`` for stale candles when ``config.on_stale`` is ``refuse``.
     """
-    chosen = _parse_types(analysis_types)
-    cfg = config if config is not None else MTFConfig()
+    chosen = _parse_types(analysis_type)
+    cfg = config if config is not None else AnalysisConfig()
+    name = canonical_symbol(symbol)
     known = _timeframes(candles_by_tf)
-    analysed = _analyse_all(candles_by_tf, list(known.values()))
+    if timeframes is None:
+        wanted = list(known.values())
+    else:
+        if isinstance(timeframes, str):
+            timeframes = [timeframes]
+        wanted = []
+        for tf in timeframes:
+            item = _lookup(known, tf, "requested")
+            if item not in wanted:
+                wanted.append(item)
+        if not wanted:
+            raise ValueError("timeframes is empty: name at least one timeframe of candles_by_tf")
+    analysed = _analyse_all(candles_by_tf, wanted)
+    keys = {seconds: known[seconds][1] for seconds in analysed}
+    fresh, warnings = _freshness(analysed, keys, cfg)
     lowest = analysed[min(analysed)]
-    row = _mtf_row(analysed, lowest.tf, cfg)
-    timeframes: dict[str, Any] = {}
-    for seconds in sorted(analysed):
-        a = analysed[seconds]
-        part: dict[str, Any] = {
-            "as_of": a.known_at(a.frame.index[-1]),
-            "last_close": _num(a.close),
-            "atr": _num(a.atr),
-        }
-        if "order_blocks" in chosen:
-            part["order_blocks"] = _order_blocks(a, max_zones)
-        if "fair_value_gaps" in chosen:
-            part["fair_value_gaps"] = _fair_value_gaps(a, max_zones)
-        if "liquidity_levels" in chosen:
-            part["liquidity_levels"] = _liquidity_levels(a, max_zones)
-        if "market_structure" in chosen:
-            part["market_structure"] = _market_structure(a, _bias_of(row, a.tf))
-        timeframes[known[seconds][1]] = part
+    row = _mtf_row(analysed, lowest.tf, cfg.mtf)
+    ordered = [analysed[seconds] for seconds in sorted(analysed)]
     answer: dict[str, Any] = {
-        "symbol": symbol,
+        "symbol": name,
         "as_of": lowest.known_at(lowest.frame.index[-1]),
         "analysis_types": chosen,
-        "timeframes": timeframes,
     }
-    if "confluence_score" in chosen:
-        answer["confluence_score"] = _confluence(row, lowest)
+    limit = cfg.max_zones
+    if "order_blocks" in chosen:
+        answer["order_blocks"] = _merged(_order_blocks(a, limit) for a in ordered)
+    if "fair_value_gaps" in chosen:
+        answer["fair_value_gaps"] = _merged(_fair_value_gaps(a, limit) for a in ordered)
+    if "liquidity_levels" in chosen:
+        levels = [_liquidity_levels(a, limit) for a in ordered]
+        answer["liquidity_levels"] = {
+            **levels[0],
+            "buy_side": _merged(part["buy_side"] for part in levels),
+            "sell_side": _merged(part["sell_side"] for part in levels),
+        }
+    if "market_structure" in chosen:
+        answer["market_structure"] = {
+            keys[a.tf.seconds]: _market_structure(a, _bias_of(row, a.tf)) for a in ordered
+        }
+    answer["confluence_score"] = _num(row["mtf_confluence"])
+    answer["confluence"] = _confluence(row, lowest)
+    answer["timeframes"] = {
+        keys[a.tf.seconds]: {
+            "last_close": _num(a.close),
+            "atr": _num(a.atr),
+            **fresh[a.tf.seconds].fields(),
+        }
+        for a in ordered
+    }
+    answer["warnings"] = warnings
     return answer
 
 
@@ -435,136 +595,98 @@ def _side_zones(a: _Analysed, side: int, price: float, limit: int) -> list[dict[
         middle = (zone.top + zone.bottom) / 2.0
         if eq is not None and (middle > eq if side < 0 else middle < eq):
             continue
-        item = {"timeframe": a.tf.label, **_zone_base(a, zone)}
+        item = _zone_base(a, zone)
         item["contains_price"] = zone.bottom <= price <= zone.top
         zones.append(item)
     return items + _nearest(zones, limit)
 
 
-def _entry_signals(
-    row: pd.Series, primary: _Analysed, zones: list[dict[str, Any]], config: MTFConfig
-) -> list[dict[str, Any]]:
-    """Return the entry at the last bar when the confluence in its direction is high enough."""
-    direction = _num(row["mtf_direction"])
-    score = _num(row["mtf_confluence"])
-    if direction is None or score is None or direction == 0 or score < config.entry_threshold:
-        return []
-    long_ = direction > 0
-    name = "bullish" if long_ else "bearish"
-    factors = [f"higher_timeframe_{name}"]
-    checks = (
-        (row["mtf_in_htf_ob"] == 1.0, "htf_order_block"),
-        (row["mtf_in_htf_fvg"] == 1.0, "htf_fair_value_gap"),
-        (primary.last["struct_int_trend"] == direction, f"internal_structure_{name}"),
-        (row["mtf_comp_session"] >= config.session_killzone, "kill_zone"),
-        (row["mtf_comp_technical"] == 1.0, "technicals_aligned"),
-    )
-    if any(z.get("kind") == "dealing_range" and z["contains_price"] for z in zones):
-        factors.append("discount_zone_entry" if long_ else "premium_zone_entry")
-    swept = primary.last["liq_ssl_sweep_bars_since" if long_ else "liq_bsl_sweep_bars_since"]
-    if _num(swept) is not None and swept <= config.sweep_window:
-        factors.append("sell_side_liquidity_swept" if long_ else "buy_side_liquidity_swept")
-    factors.extend(label for ok, label in checks if bool(ok))
-    price = primary.close
-    below = [z["bottom"] for z in zones if z["bottom"] is not None and z["bottom"] < price]
-    above = [z["top"] for z in zones if z["top"] is not None and z["top"] > price]
-    fallback = _num(primary.last["pd_low" if long_ else "pd_high"])
-    # The nearest favourable zone edge beyond price: the tightest level that proves the idea
-    # wrong (a long's support lost); the primary dealing range's extreme when there is none.
-    nearest = (max(below) if below else None) if long_ else (min(above) if above else None)
-    stop = nearest if nearest is not None else fallback
-    return [
-        {
-            "direction": "long" if long_ else "short",
-            "timeframe": primary.tf.label,
-            "entry_price": _num(price),
-            "invalidation_price": _num(stop),
-            "confluence": score,
-            "confluence_factors": factors,
-            "known_at": primary.known_at(primary.frame.index[-1]),
-        }
-    ]
-
-
-def analyze_multi_timeframe(
+def read_multi_timeframe(
     candles_by_tf: Mapping[str, pd.DataFrame],
     symbol: str,
-    primary_tf: str,
-    analysis_tfs: Sequence[str] | None = None,
+    primary_timeframe: str,
+    analysis_timeframes: Sequence[str] | None = None,
     *,
-    config: MTFConfig | None = None,
-    max_zones: int = 10,
+    config: AnalysisConfig | None = None,
 ) -> dict[str, Any]:
-    """Return the top-down reading of ``primary_tf`` against higher timeframes, JSON-ready.
+    """Return the top-down reading of the primary timeframe against higher ones, JSON-ready.
+
+    This is ``serving.analysis.analyze_multi_timeframe`` without its ``entry_signals`` (the
+    one signal rule lives on the serving side).
 
     Args:
         candles_by_tf: Canonical candle frames per timeframe label.
-        symbol: Market symbol, echoed in the answer.
-        primary_tf: The trading timeframe (a key of ``candles_by_tf``).
-        analysis_tfs: Higher timeframes to read; every timeframe above ``primary_tf`` in
-            ``candles_by_tf`` when ``None``.
-        config: Multi-timeframe parameters (bias, confluence, ``entry_threshold``).
-        max_zones: Most order blocks / FVGs listed per timeframe and side.
+        symbol: Market symbol, ``BTC/USDT`` or ``BTCUSDT``; answered as ``BTC/USDT``.
+        primary_timeframe: The trading timeframe (a key of ``candles_by_tf``).
+        analysis_timeframes: Higher timeframes to read; every timeframe above the primary one
+            in ``candles_by_tf`` when ``None``.
+        config: Zone limits, staleness bound and multi-timeframe parameters.
 
     Returns:
-        ``{"symbol", "primary_timeframe", "analysis_timeframes", "as_of",
-        "higher_timeframe_bias", "discount_zones", "premium_zones", "entry_signals",
-        "confluence_score"}``; see ``docs/mtf.md``.
+        ``{"symbol", "primary_timeframe", "analysis_timeframes", "as_of", "last_close",
+        "higher_timeframe_bias", "alignment", "discount_zones", "premium_zones",
+        "confluence_score", "confluence", "timeframes", "warnings"}``: the bias as a word,
+        the confluence score a number in [0, 1]; ``timeframes`` holds each higher
+        timeframe's bias, ``known_at``, age and ``stale`` flag. See ``docs/mtf.md``.
 
     Raises:
-        ValueError: A timeframe is unknown, missing from ``candles_by_tf`` or not above
-            ``primary_tf``, or the candles are invalid (naming which).
+        ValueError: A timeframe or symbol is unknown, a timeframe is missing from
+            ``candles_by_tf`` or not above the primary one, or the candles are invalid
+            (naming which); ``StaleDataError`` for stale candles when ``config.on_stale`` is
+            ``refuse``.
     """
-    cfg = config if config is not None else MTFConfig()
+    cfg = config if config is not None else AnalysisConfig()
+    name = canonical_symbol(symbol)
     known = _timeframes(candles_by_tf)
-    primary = _lookup(known, primary_tf, "primary")
-    if analysis_tfs is None:
+    primary = _lookup(known, primary_timeframe, "primary")
+    if analysis_timeframes is None:
         higher = [item for seconds, item in known.items() if seconds > primary[0].seconds]
     else:
-        if isinstance(analysis_tfs, str):
-            analysis_tfs = [analysis_tfs]
+        if isinstance(analysis_timeframes, str):
+            analysis_timeframes = [analysis_timeframes]
         higher = []
-        for tf in analysis_tfs:
+        for tf in analysis_timeframes:
             item = _lookup(known, tf, "analysis")
             if item[0].seconds <= primary[0].seconds:
                 raise ValueError(
-                    f"analysis timeframe {tf!r} must be above the primary timeframe {primary_tf!r}"
+                    f"analysis timeframe {tf!r} must be above the primary timeframe "
+                    f"{primary_timeframe!r}"
                 )
             if item not in higher:
                 higher.append(item)
     analysed = _analyse_all(candles_by_tf, [primary, *higher])
+    keys = {seconds: known[seconds][1] for seconds in analysed}
+    fresh, warnings = _freshness(analysed, keys, cfg)
     base = analysed[primary[0].seconds]
-    row = _mtf_row(analysed, base.tf, cfg)
+    row = _mtf_row(analysed, base.tf, cfg.mtf)
     htfs = [analysed[s] for s in sorted(analysed) if s != base.tf.seconds]
-    bias: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
     for a in htfs:
-        bias[known[a.tf.seconds][1]] = {
+        detail[keys[a.tf.seconds]] = {
             **_bias_of(row, a.tf),
             "structure_trend": _direction(a.last["struct_ext_trend"]),
             "range_position": _num(a.last["pd_pos"]),
             "price_position": _num(row[f"{tf_prefix(a.tf)}pd_pos"]),
-            "known_at": a.known_at(a.frame.index[-1]),
+            **fresh[a.tf.seconds].fields(),
         }
-    bias["overall"] = {
-        "bias": _direction(row["mtf_direction"]),
-        "strength": _num(row["mtf_comp_htf_bias"]),
-        "aligned_bullish": _num(row["mtf_align_bull"]),
-        "aligned_bearish": _num(row["mtf_align_bear"]),
-        "alignment": _num(row["mtf_alignment"]),
-    }
-    discount = [z for a in htfs for z in _side_zones(a, -1, base.close, max_zones)]
-    premium = [z for a in htfs for z in _side_zones(a, 1, base.close, max_zones)]
-    direction = _num(row["mtf_direction"])
-    favourable = discount if direction is not None and direction > 0 else premium
+    limit = cfg.max_zones
     return {
-        "symbol": symbol,
-        "primary_timeframe": known[base.tf.seconds][1],
-        "analysis_timeframes": [known[a.tf.seconds][1] for a in htfs],
+        "symbol": name,
+        "primary_timeframe": keys[base.tf.seconds],
+        "analysis_timeframes": [keys[a.tf.seconds] for a in htfs],
         "as_of": base.known_at(base.frame.index[-1]),
         "last_close": _num(base.close),
-        "higher_timeframe_bias": bias,
-        "discount_zones": discount,
-        "premium_zones": premium,
-        "entry_signals": _entry_signals(row, base, favourable, cfg),
-        "confluence_score": _confluence(row, base),
+        "higher_timeframe_bias": _direction(row["mtf_direction"]),
+        "alignment": {
+            "strength": _num(row["mtf_comp_htf_bias"]),
+            "aligned_bullish": _num(row["mtf_align_bull"]),
+            "aligned_bearish": _num(row["mtf_align_bear"]),
+            "alignment": _num(row["mtf_alignment"]),
+        },
+        "discount_zones": [z for a in htfs for z in _side_zones(a, -1, base.close, limit)],
+        "premium_zones": [z for a in htfs for z in _side_zones(a, 1, base.close, limit)],
+        "confluence_score": _num(row["mtf_confluence"]),
+        "confluence": _confluence(row, base),
+        "timeframes": detail,
+        "warnings": warnings,
     }

@@ -30,33 +30,184 @@ from features.mtf.confluence import (
 from features.mtf.inputs import ATR_COLUMN, split_frames
 from features.mtf.join import take_rows, tf_prefix, visible_rows
 from features.mtf.zones import ZONE_KINDS, in_zone, range_position
+from features.schema import ColumnSpec, Kind, names
 
-HTF_FIELDS: tuple[str, ...] = (
+# The columns of compute_mtf: float64 (its consumers compare them with thresholds).
+_F64 = np.dtype(np.float64)
+
+
+def _mtf(
+    name: str,
+    kind: Kind,
+    unit: str,
+    lo: float | None,
+    hi: float | None,
+    doc: str,
+    *,
+    required: bool = False,
+    categories: tuple[str, ...] = (),
+) -> ColumnSpec:
+    return ColumnSpec(name, kind, unit, lo, hi, required, _F64, doc, categories)
+
+
+_BIAS = _mtf(
     "bias",
-    "bias_strength",
-    "pd_pos",
-    "pd_zone",
-    *(name for name, _ in ZONE_KINDS),
+    Kind.DIRECTION,
+    "-1/0/+1",
+    -1.0,
+    1.0,
+    "bias of the timeframe: structure, dealing-range position and trend votes",
 )
-GLOBAL_COLUMNS: tuple[str, ...] = (
-    "mtf_direction",
-    "mtf_align_bull",
-    "mtf_align_bear",
-    "mtf_alignment",
-    "mtf_in_htf_ob",
-    "mtf_in_htf_fvg",
-    "mtf_rsi",
-    "mtf_trend_atr",
-    "mtf_efficiency",
-    "mtf_regime",
-    "mtf_vol_ratio",
-    "mtf_high_vol",
-    "mtf_comp_htf_bias",
-    "mtf_comp_smc",
-    "mtf_comp_technical",
-    "mtf_comp_session",
-    "mtf_confluence",
+_BIAS_STRENGTH = _mtf("bias_strength", Kind.RATIO, "fraction", 0.0, 1.0, "|score| of that bias")
+# Per timeframe, after its prefix (``m5_``, ``h1_``...): the trading timeframe has the first two.
+HTF_SPECS: tuple[ColumnSpec, ...] = (
+    _BIAS,
+    _BIAS_STRENGTH,
+    _mtf(
+        "pd_pos",
+        Kind.RATIO,
+        "fraction",
+        0.0,
+        1.0,
+        "trading close in the HTF dealing range, clipped",
+    ),
+    _mtf(
+        "pd_zone",
+        Kind.STATE,
+        "code",
+        -1.0,
+        1.0,
+        "trading close vs the HTF range",
+        categories=("discount", "equilibrium", "premium"),
+    ),
+    *(
+        _mtf(name, Kind.FLAG, "0/1", 0.0, 1.0, f"price at an HTF {what}")
+        for (name, _), what in zip(
+            ZONE_KINDS,
+            ("bullish order block", "bearish order block", "bullish FVG", "bearish FVG"),
+            strict=True,
+        )
+    ),
 )
+HTF_FIELDS: tuple[str, ...] = names(HTF_SPECS)
+GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
+    _mtf(
+        "mtf_direction",
+        Kind.DIRECTION,
+        "-1/0/+1",
+        -1.0,
+        1.0,
+        "setup direction D: sign of the weighted mean HTF score",
+        required=True,
+    ),
+    _mtf(
+        "mtf_align_bull", Kind.COUNT, "count", 0.0, None, "timeframes with bias +1", required=True
+    ),
+    _mtf(
+        "mtf_align_bear", Kind.COUNT, "count", 0.0, None, "timeframes with bias -1", required=True
+    ),
+    _mtf(
+        "mtf_alignment",
+        Kind.COUNT,
+        "count",
+        0.0,
+        None,
+        "timeframes whose bias equals D (0 when D is 0)",
+        required=True,
+    ),
+    _mtf(
+        "mtf_in_htf_ob",
+        Kind.FLAG,
+        "0/1",
+        0.0,
+        1.0,
+        "price at any HTF order block of direction D",
+        required=True,
+    ),
+    _mtf(
+        "mtf_in_htf_fvg",
+        Kind.FLAG,
+        "0/1",
+        0.0,
+        1.0,
+        "price at any HTF FVG of direction D",
+        required=True,
+    ),
+    _mtf("mtf_rsi", Kind.RATIO, "0..100", 0.0, 100.0, "RSI of the trading close", required=True),
+    _mtf(
+        "mtf_trend_atr",
+        Kind.RATIO,
+        "ATR",
+        None,
+        None,
+        "fitted move of the last tech_window closes",
+        required=True,
+    ),
+    _mtf(
+        "mtf_efficiency", Kind.RATIO, "-1..1", -1.0, 1.0, "signed efficiency ratio", required=True
+    ),
+    _mtf(
+        "mtf_regime",
+        Kind.DIRECTION,
+        "-1/0/+1",
+        -1.0,
+        1.0,
+        "trending down / ranging / trending up",
+        required=True,
+    ),
+    _mtf(
+        "mtf_vol_ratio",
+        Kind.RATIO,
+        "x",
+        0.0,
+        None,
+        "mean true range, short / long window",
+        required=True,
+    ),
+    _mtf(
+        "mtf_high_vol", Kind.FLAG, "0/1", 0.0, 1.0, "mtf_vol_ratio >= high_vol_ratio", required=True
+    ),
+    _mtf(
+        "mtf_comp_htf_bias",
+        Kind.RATIO,
+        "fraction",
+        0.0,
+        1.0,
+        "confluence component: HTF bias",
+        required=True,
+    ),
+    _mtf(
+        "mtf_comp_smc", Kind.RATIO, "fraction", 0.0, 1.0, "confluence component: SMC", required=True
+    ),
+    _mtf(
+        "mtf_comp_technical",
+        Kind.RATIO,
+        "fraction",
+        0.0,
+        1.0,
+        "confluence component: technical",
+        required=True,
+    ),
+    _mtf(
+        "mtf_comp_session",
+        Kind.RATIO,
+        "fraction",
+        0.0,
+        1.0,
+        "confluence component: session timing",
+        required=True,
+    ),
+    _mtf(
+        "mtf_confluence",
+        Kind.RATIO,
+        "fraction",
+        0.0,
+        1.0,
+        "weighted sum of the four components",
+        required=True,
+    ),
+)
+GLOBAL_COLUMNS: tuple[str, ...] = names(GLOBAL_SPECS)
 
 
 def output_columns(

@@ -97,7 +97,6 @@ class MTFConfig:
             component.
         session_killzone: Session score inside a kill zone.
         session_active: Session score inside London or New York outside kill zones.
-        entry_threshold: Confluence from which ``analyze_multi_timeframe`` lists an entry.
     """
 
     weights: ConfluenceWeights = field(default_factory=ConfluenceWeights)
@@ -116,7 +115,6 @@ class MTFConfig:
     sweep_window: int = 12
     session_killzone: float = 1.0
     session_active: float = 0.5
-    entry_threshold: float = 0.6
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, ConfluenceWeights):
@@ -143,7 +141,6 @@ class MTFConfig:
             ("high_vol_ratio", 0.0, 1e9),
             ("session_killzone", 0.0, 1.0),
             ("session_active", 0.0, 1.0),
-            ("entry_threshold", 0.0, 1.0),
         ):
             _check_float(name, getattr(self, name), low, high)
 

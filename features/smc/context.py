@@ -25,24 +25,34 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import FLOAT64, ColumnSpec, direction, flag, names, price, ratio, state
 from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "ctx_atr",
-    "ctx_natr",
-    "ctx_adx",
-    "ctx_plus_di",
-    "ctx_minus_di",
-    "ctx_regime",
-    "ctx_trend_dir",
-    "ctx_vol_pct",
-    "ctx_vp_poc",
-    "ctx_vp_vah",
-    "ctx_vp_val",
-    "ctx_vp_poc_dist",
-    "ctx_vp_pos",
+SPECS: tuple[ColumnSpec, ...] = (
+    price("ctx_atr", "the engine's ATR (Wilder), in price units", required=True),
+    ratio("ctx_natr", "%", 0.0, None, "100 * ATR / close", required=True),
+    ratio("ctx_adx", "0..100", 0.0, 100.0, "Wilder ADX"),
+    ratio("ctx_plus_di", "0..100", 0.0, 100.0, "Wilder +DI"),
+    ratio("ctx_minus_di", "0..100", 0.0, 100.0, "Wilder -DI"),
+    flag("ctx_regime", "1 trending / 0 ranging (ADX with hysteresis)"),
+    direction("ctx_trend_dir", "sign of +DI - -DI"),
+    # float64: read by the strategies.
+    ratio(
+        "ctx_vol_pct",
+        "fraction",
+        0.0,
+        1.0,
+        "volatility percentile of normalised ATR",
+        dtype=FLOAT64,
+    ),
+    price("ctx_vp_poc", "rolling volume profile: point of control"),
+    price("ctx_vp_vah", "rolling volume profile: value-area high"),
+    price("ctx_vp_val", "rolling volume profile: value-area low"),
+    ratio("ctx_vp_poc_dist", "ATR", None, None, "(close - POC) / ATR"),
+    state("ctx_vp_pos", ("below", "inside", "above"), "close vs the value area", lo=-1.0),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 # ADX state.
 _PH, _PL, _PC, _COUNT, _TR, _PDM, _MDM, _DX_SUM, _ADX, _REGIME = range(10)

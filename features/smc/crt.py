@@ -21,22 +21,24 @@ import pandas as pd
 from numba import njit
 
 from features.candles.schema import CandleDataError, Timeframe
+from features.schema import ColumnSpec, age, direction, names, price, state
 from features.smc.frame import step_frame
 from features.smc.tables import NO_REFCOUNT
 from features.smc.validate import candle_arrays
 
-COLUMNS: tuple[str, ...] = (
-    "crt_signal",
-    "crt_dir",
-    "crt_range_high",
-    "crt_range_low",
-    "crt_target",
-    "crt_stop",
-    "crt_bars_since",
-    "crt_outcome",
-    "crt_htf_high",
-    "crt_htf_low",
+SPECS: tuple[ColumnSpec, ...] = (
+    direction("crt_signal", "CRT signal on the bar completing the HTF candle", required=True),
+    direction("crt_dir", "direction of the latest setup", required=True),
+    price("crt_range_high", "the setup's range high"),
+    price("crt_range_low", "the setup's range low"),
+    price("crt_target", "the setup's target"),
+    price("crt_stop", "the setup's stop"),
+    age("crt_bars_since", "bars since the latest setup"),
+    state("crt_outcome", ("failed", "running", "target"), "outcome of the latest setup", lo=-1.0),
+    price("crt_htf_high", "last complete HTF candle's high"),
+    price("crt_htf_low", "last complete HTF candle's low"),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 _WEEK_NS = 7 * 86_400 * 1_000_000_000
 _MONDAY_ANCHOR_NS = 4 * 86_400 * 1_000_000_000  # 1970-01-05, the first Monday after the epoch

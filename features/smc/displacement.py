@@ -17,19 +17,23 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, age, count, direction, flag, names, ratio
 from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "disp_dir",
-    "disp_size_atr",
-    "disp_fvg",
-    "disp_leg",
-    "disp_leg_size_atr",
-    "disp_leg_bars",
-    "disp_bull_bars_since",
-    "disp_bear_bars_since",
+SPECS: tuple[ColumnSpec, ...] = (
+    direction("disp_dir", "+1 / -1 displacement candle", required=True),
+    ratio("disp_size_atr", "ATR", 0.0, None, "its size in ATRs of the bar before"),
+    flag(
+        "disp_fvg", "1 when the previous candle was a displacement that left an FVG", required=True
+    ),
+    direction("disp_leg", "+1 / -1 while the one-colour run has moved >= leg_atr", required=True),
+    ratio("disp_leg_size_atr", "ATR", None, None, "signed move of the run in ATRs"),
+    count("disp_leg_bars", "length of the run", required=True),
+    age("disp_bull_bars_since", "bars since the last bullish displacement"),
+    age("disp_bear_bars_since", "bars since the last bearish displacement"),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 DIR, SIZE_ATR, FVG, LEG, LEG_SIZE_ATR, LEG_BARS, BULL_BARS_SINCE, BEAR_BARS_SINCE = range(8)
 
 # State: ATR of the previous bar, last bull/bear event bar, run direction/open/bars/ATR,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, flag, names
 from features.smc import (
     context,
     crt,
@@ -41,7 +42,10 @@ from features.smc.config import SMCConfig
 from features.smc.tables import NO_REFCOUNT
 from features.smc.validate import candle_arrays
 
-ENGINE_COLUMNS: tuple[str, ...] = ("smc_warm",)
+ENGINE_SPECS: tuple[ColumnSpec, ...] = (
+    flag("smc_warm", "1 once the ATR and every look-back window are full", required=True),
+)
+ENGINE_COLUMNS: tuple[str, ...] = names(ENGINE_SPECS)
 
 # The concepts in kernel order: (name in SMCConfig, module). Index 0 of every split is the
 # engine's own slice (ATR state / engine columns).

@@ -17,33 +17,62 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import FLOAT64, ColumnSpec, age, count, flag, names, ratio
 from features.smc import tables as tb
 from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "fvg_bull_new",
-    "fvg_bear_new",
-    "fvg_new_size_atr",
-    "fvg_bull_dist",
-    "fvg_bull_fill",
-    "fvg_bull_age",
-    "fvg_bull_count",
-    "fvg_bear_dist",
-    "fvg_bear_fill",
-    "fvg_bear_age",
-    "fvg_bear_count",
-    "fvg_bull_filled",
-    "fvg_bull_inverted",
-    "fvg_bear_filled",
-    "fvg_bear_inverted",
-    "fvg_ibull_dist",
-    "fvg_ibull_count",
-    "fvg_ibear_dist",
-    "fvg_ibear_count",
-    "fvg_bull_bars_since",
-    "fvg_bear_bars_since",
+SPECS: tuple[ColumnSpec, ...] = (
+    flag("fvg_bull_new", "1 when a bullish gap is confirmed (its third candle)", required=True),
+    flag("fvg_bear_new", "1 when a bearish gap is confirmed (its third candle)", required=True),
+    ratio("fvg_new_size_atr", "ATR", 0.0, None, "the new gap's size in ATRs"),
+    # float64: compute_mtf rebuilds the zone edge as close - dist * ATR from it.
+    ratio(
+        "fvg_bull_dist",
+        "ATR",
+        0.0,
+        None,
+        "distance down to the nearest live bullish gap (0 inside)",
+        dtype=FLOAT64,
+    ),
+    ratio("fvg_bull_fill", "fraction", 0.0, 1.0, "that gap's fill"),
+    age("fvg_bull_age", "bars since that gap was confirmed"),
+    count("fvg_bull_count", "live bullish gaps", required=True),
+    ratio(
+        "fvg_bear_dist",
+        "ATR",
+        None,
+        0.0,
+        "signed distance up to the nearest live bearish gap (0 inside)",
+        dtype=FLOAT64,
+    ),
+    ratio("fvg_bear_fill", "fraction", 0.0, 1.0, "that gap's fill"),
+    age("fvg_bear_age", "bars since that gap was confirmed"),
+    count("fvg_bear_count", "live bearish gaps", required=True),
+    count("fvg_bull_filled", "bullish gaps filled at this bar", required=True),
+    count(
+        "fvg_bull_inverted", "bullish gaps closed through (now inverse) at this bar", required=True
+    ),
+    count("fvg_bear_filled", "bearish gaps filled at this bar", required=True),
+    count(
+        "fvg_bear_inverted", "bearish gaps closed through (now inverse) at this bar", required=True
+    ),
+    ratio(
+        "fvg_ibull_dist", "ATR", 0.0, None, "distance to the nearest bullish (support) inverse gap"
+    ),
+    count("fvg_ibull_count", "live bullish inverse gaps", required=True),
+    ratio(
+        "fvg_ibear_dist",
+        "ATR",
+        None,
+        0.0,
+        "signed distance to the nearest bearish (resistance) inverse gap",
+    ),
+    count("fvg_ibear_count", "live bearish inverse gaps", required=True),
+    age("fvg_bull_bars_since", "bars since the last new bullish gap"),
+    age("fvg_bear_bars_since", "bars since the last new bearish gap"),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 (
     BULL_NEW,
     BEAR_NEW,

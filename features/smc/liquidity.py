@@ -26,47 +26,72 @@ import pandas as pd
 from numba import njit
 
 from features.candles.schema import Timeframe
+from features.schema import FLOAT64, ColumnSpec, age, count, flag, names, price, ratio
 from features.smc import tables as tb
 from features.smc.frame import prepare, step_frame
 from features.smc.swings import is_pivot_high, is_pivot_low
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "liq_bsl_dist",
-    "liq_bsl_count",
-    "liq_bsl_n",
-    "liq_ssl_dist",
-    "liq_ssl_count",
-    "liq_ssl_n",
-    "liq_eqh_new",
-    "liq_eql_new",
-    "liq_eqh_dist",
-    "liq_eql_dist",
-    "liq_bsl_sweep",
-    "liq_bsl_run",
-    "liq_ssl_sweep",
-    "liq_ssl_run",
-    "liq_bsl_swept_count",
-    "liq_ssl_swept_count",
-    "liq_bsl_sweep_bars_since",
-    "liq_ssl_sweep_bars_since",
-    "liq_pdh",
-    "liq_pdl",
-    "liq_pdh_dist",
-    "liq_pdl_dist",
-    "liq_pdh_sweep",
-    "liq_pdh_run",
-    "liq_pdl_sweep",
-    "liq_pdl_run",
-    "liq_pwh",
-    "liq_pwl",
-    "liq_pwh_dist",
-    "liq_pwl_dist",
-    "liq_pwh_sweep",
-    "liq_pwh_run",
-    "liq_pwl_sweep",
-    "liq_pwl_run",
+SPECS: tuple[ColumnSpec, ...] = (
+    # float64 (both distances): read by the strategies.
+    ratio(
+        "liq_bsl_dist",
+        "ATR",
+        0.0,
+        None,
+        "distance up to the nearest buy-side pool",
+        dtype=FLOAT64,
+    ),
+    count("liq_bsl_count", "pivots resting in that pool (2+: equal highs)", lo=1.0),
+    count("liq_bsl_n", "live buy-side pools", required=True),
+    ratio(
+        "liq_ssl_dist",
+        "ATR",
+        0.0,
+        None,
+        "distance down to the nearest sell-side pool",
+        dtype=FLOAT64,
+    ),
+    count("liq_ssl_count", "pivots resting in that pool (2+: equal lows)", lo=1.0),
+    count("liq_ssl_n", "live sell-side pools", required=True),
+    flag("liq_eqh_new", "1 when a pool becomes equal highs", required=True),
+    flag("liq_eql_new", "1 when a pool becomes equal lows", required=True),
+    ratio("liq_eqh_dist", "ATR", 0.0, None, "distance to the nearest equal-highs pool"),
+    ratio("liq_eql_dist", "ATR", 0.0, None, "distance to the nearest equal-lows pool"),
+    flag(
+        "liq_bsl_sweep",
+        "1 when a buy-side pool is swept (wick beyond, close back inside)",
+        required=True,
+    ),
+    flag("liq_bsl_run", "1 when a buy-side pool is run (close beyond)", required=True),
+    flag("liq_ssl_sweep", "1 when a sell-side pool is swept", required=True),
+    flag("liq_ssl_run", "1 when a sell-side pool is run", required=True),
+    count(
+        "liq_bsl_swept_count", "the largest buy-side pool count taken at this bar", required=True
+    ),
+    count(
+        "liq_ssl_swept_count", "the largest sell-side pool count taken at this bar", required=True
+    ),
+    age("liq_bsl_sweep_bars_since", "bars since the last buy-side sweep"),
+    age("liq_ssl_sweep_bars_since", "bars since the last sell-side sweep"),
+    price("liq_pdh", "previous UTC day's high"),
+    price("liq_pdl", "previous UTC day's low"),
+    ratio("liq_pdh_dist", "ATR", None, None, "(pdh - close) / ATR"),
+    ratio("liq_pdl_dist", "ATR", None, None, "(close - pdl) / ATR"),
+    flag("liq_pdh_sweep", "1 at the first sweep of the previous day's high", required=True),
+    flag("liq_pdh_run", "1 at the first run of the previous day's high", required=True),
+    flag("liq_pdl_sweep", "1 at the first sweep of the previous day's low", required=True),
+    flag("liq_pdl_run", "1 at the first run of the previous day's low", required=True),
+    price("liq_pwh", "previous ISO week's high"),
+    price("liq_pwl", "previous ISO week's low"),
+    ratio("liq_pwh_dist", "ATR", None, None, "(pwh - close) / ATR"),
+    ratio("liq_pwl_dist", "ATR", None, None, "(close - pwl) / ATR"),
+    flag("liq_pwh_sweep", "1 at the first sweep of the previous week's high", required=True),
+    flag("liq_pwh_run", "1 at the first run of the previous week's high", required=True),
+    flag("liq_pwl_sweep", "1 at the first sweep of the previous week's low", required=True),
+    flag("liq_pwl_run", "1 at the first run of the previous week's low", required=True),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 (
     BSL_DIST,
     BSL_COUNT,

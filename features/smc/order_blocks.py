@@ -30,44 +30,82 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import FLOAT64, INT32, ColumnSpec, age, count, flag, names, ratio, state
 from features.smc import displacement, structure, swings
 from features.smc import fvg as fvg_mod
 from features.smc import tables as tb
 from features.smc.frame import prepare
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "ob_bull_new",
-    "ob_bear_new",
-    "ob_new_strength",
-    "ob_new_relvol",
-    "ob_bull_dist",
-    "ob_bull_state",
-    "ob_bull_touches",
-    "ob_bull_depth",
-    "ob_bull_age",
-    "ob_bull_strength",
-    "ob_bull_count",
-    "ob_bear_dist",
-    "ob_bear_state",
-    "ob_bear_touches",
-    "ob_bear_depth",
-    "ob_bear_age",
-    "ob_bear_strength",
-    "ob_bear_count",
-    "ob_bull_touch",
-    "ob_bull_mitigated",
-    "ob_bull_invalidated",
-    "ob_bear_touch",
-    "ob_bear_mitigated",
-    "ob_bear_invalidated",
-    "ob_brk_bull_dist",
-    "ob_brk_bull_count",
-    "ob_brk_bull_touch",
-    "ob_brk_bear_dist",
-    "ob_brk_bear_count",
-    "ob_brk_bear_touch",
+_STATES = ("untouched", "tested", "mitigated")
+SPECS: tuple[ColumnSpec, ...] = (
+    flag("ob_bull_new", "1 when a bullish block forms (at the structure break)", required=True),
+    flag("ob_bear_new", "1 when a bearish block forms (at the structure break)", required=True),
+    ratio("ob_new_strength", "score", 0.0, 100.0, "strength of the block formed at this bar"),
+    ratio("ob_new_relvol", "x", 0.0, None, "relative volume of the block formed at this bar"),
+    # float64: compute_mtf rebuilds the zone edge as close - dist * ATR from it.
+    ratio(
+        "ob_bull_dist",
+        "ATR",
+        0.0,
+        None,
+        "distance down to the nearest live bullish block (0 inside)",
+        dtype=FLOAT64,
+    ),
+    state("ob_bull_state", _STATES, "that block's state"),
+    count("ob_bull_touches", "that block's touches", dtype=INT32),
+    ratio("ob_bull_depth", "fraction", 0.0, 1.0, "its deepest penetration"),
+    age("ob_bull_age", "bars since it formed"),
+    ratio(
+        "ob_bull_strength", "score", 0.0, 100.0, "its strength now (decays with touches and age)"
+    ),
+    count("ob_bull_count", "live bullish blocks", required=True),
+    ratio(
+        "ob_bear_dist",
+        "ATR",
+        None,
+        0.0,
+        "signed distance up to the nearest live bearish block (0 inside)",
+        dtype=FLOAT64,
+    ),
+    state("ob_bear_state", _STATES, "that block's state"),
+    count("ob_bear_touches", "that block's touches", dtype=INT32),
+    ratio("ob_bear_depth", "fraction", 0.0, 1.0, "its deepest penetration"),
+    age("ob_bear_age", "bars since it formed"),
+    ratio(
+        "ob_bear_strength", "score", 0.0, 100.0, "its strength now (decays with touches and age)"
+    ),
+    count("ob_bear_count", "live bearish blocks", required=True),
+    count("ob_bull_touch", "bullish blocks entered at this bar", required=True),
+    count("ob_bull_mitigated", "bullish blocks mitigated at this bar", required=True),
+    count(
+        "ob_bull_invalidated",
+        "bullish blocks invalidated (now breakers) at this bar",
+        required=True,
+    ),
+    count("ob_bear_touch", "bearish blocks entered at this bar", required=True),
+    count("ob_bear_mitigated", "bearish blocks mitigated at this bar", required=True),
+    count(
+        "ob_bear_invalidated",
+        "bearish blocks invalidated (now breakers) at this bar",
+        required=True,
+    ),
+    ratio(
+        "ob_brk_bull_dist", "ATR", 0.0, None, "distance to the nearest bullish (support) breaker"
+    ),
+    count("ob_brk_bull_count", "live bullish breakers", required=True),
+    count("ob_brk_bull_touch", "bullish breakers entered at this bar", required=True),
+    ratio(
+        "ob_brk_bear_dist",
+        "ATR",
+        None,
+        0.0,
+        "signed distance to the nearest bearish (resistance) breaker",
+    ),
+    count("ob_brk_bear_count", "live bearish breakers", required=True),
+    count("ob_brk_bear_touch", "bearish breakers entered at this bar", required=True),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 BULL_NEW, BEAR_NEW, NEW_STRENGTH, NEW_RELVOL = range(4)
 BULL_BLOCK, BEAR_BLOCK = 4, 11  # dist, state, touches, depth, age, strength, count
 BULL_EVENTS, BEAR_EVENTS = 18, 21  # touch, mitigated, invalidated

@@ -22,34 +22,47 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, Kind, direction, flag, names, ratio, state
 from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "pat_engulfing",
-    "pat_engulfing_str",
-    "pat_doji",
-    "pat_doji_kind",
-    "pat_doji_str",
-    "pat_hammer",
-    "pat_hammer_str",
-    "pat_inverted_hammer",
-    "pat_inverted_hammer_str",
-    "pat_shooting_star",
-    "pat_shooting_star_str",
-    "pat_hanging_man",
-    "pat_hanging_man_str",
-    "pat_pin_bar",
-    "pat_pin_bar_str",
-    "pat_inside",
-    "pat_inside_str",
-    "pat_outside",
-    "pat_outside_str",
-    "pat_star",
-    "pat_star_str",
-    "pat_three",
-    "pat_three_str",
+
+def _str_spec(name: str, what: str) -> ColumnSpec:
+    return ratio(f"{name}_str", "fraction", 0.0, 1.0, f"{what} strength", required=True)
+
+
+SPECS: tuple[ColumnSpec, ...] = (
+    direction("pat_engulfing", "+1 / -1 bullish / bearish engulfing", required=True),
+    _str_spec("pat_engulfing", "engulfing"),
+    flag("pat_doji", "1 on a doji", required=True),
+    state(
+        "pat_doji_kind",
+        ("none", "standard", "dragonfly", "gravestone", "long_legged"),
+        "doji kind",
+        required=True,
+        kind=Kind.CATEGORICAL,
+    ),
+    _str_spec("pat_doji", "doji"),
+    flag("pat_hammer", "1 on a hammer", required=True),
+    _str_spec("pat_hammer", "hammer"),
+    flag("pat_inverted_hammer", "1 on an inverted hammer", required=True),
+    _str_spec("pat_inverted_hammer", "inverted hammer"),
+    flag("pat_shooting_star", "1 on a shooting star", required=True),
+    _str_spec("pat_shooting_star", "shooting star"),
+    flag("pat_hanging_man", "1 on a hanging man", required=True),
+    _str_spec("pat_hanging_man", "hanging man"),
+    direction("pat_pin_bar", "+1 / -1 bullish / bearish pin bar", required=True),
+    _str_spec("pat_pin_bar", "pin bar"),
+    flag("pat_inside", "1 on an inside bar", required=True),
+    _str_spec("pat_inside", "inside bar"),
+    flag("pat_outside", "1 on an outside bar", required=True),
+    _str_spec("pat_outside", "outside bar"),
+    direction("pat_star", "+1 / -1 morning / evening star", required=True),
+    _str_spec("pat_star", "star"),
+    direction("pat_three", "+1 / -1 three soldiers / three crows", required=True),
+    _str_spec("pat_three", "three soldiers / crows"),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 DOJI_STANDARD, DOJI_DRAGONFLY, DOJI_GRAVESTONE, DOJI_LONG_LEGGED = 1.0, 2.0, 3.0, 4.0
 

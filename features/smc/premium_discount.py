@@ -19,22 +19,30 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import FLOAT64, ColumnSpec, direction, flag, names, price, ratio, state
 from features.smc import swings
 from features.smc.tables import NO_REFCOUNT
 
-COLUMNS: tuple[str, ...] = (
-    "pd_high",
-    "pd_low",
-    "pd_eq",
-    "pd_pos",
-    "pd_zone",
-    "pd_leg_dir",
-    "pd_in_ote",
-    "pd_ote_top",
-    "pd_ote_bottom",
-    "pd_range_atr",
-    "pd_eq_dist",
+SPECS: tuple[ColumnSpec, ...] = (
+    price("pd_high", "dealing range high"),
+    price("pd_low", "dealing range low"),
+    price("pd_eq", "dealing range equilibrium"),
+    # float64: compute_mtf and the strategies compare it with thresholds.
+    ratio("pd_pos", "fraction", 0.0, 1.0, "position of the close in the range", dtype=FLOAT64),
+    state(
+        "pd_zone",
+        ("discount", "equilibrium", "premium"),
+        "where the close is in the range",
+        lo=-1.0,
+    ),
+    direction("pd_leg_dir", "+1 up-leg (high after low), -1 down-leg"),
+    flag("pd_in_ote", "1 inside the OTE band"),
+    price("pd_ote_top", "the OTE band's top"),
+    price("pd_ote_bottom", "the OTE band's bottom"),
+    ratio("pd_range_atr", "ATR", 0.0, None, "range height in ATRs"),
+    ratio("pd_eq_dist", "ATR", None, None, "(close - eq) / ATR"),
 )
+COLUMNS: tuple[str, ...] = names(SPECS)
 HIGH, LOW, EQ, POS, ZONE, LEG_DIR, IN_OTE, OTE_TOP, OTE_BOTTOM, RANGE_ATR, EQ_DIST = range(11)
 
 _HI, _HI_N, _LO, _LO_N = range(4)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, flag, names, price
 from features.smc.frame import step_frame
 from features.smc.tables import NO_REFCOUNT
 from features.smc.validate import candle_arrays
@@ -31,18 +32,25 @@ LONDON = "Europe/London"
 
 SESSIONS: tuple[str, ...] = ("asia", "london", "ny_am", "ny_pm")
 KILL_ZONES: tuple[str, ...] = ("asia", "london", "ny_am", "london_close", "ny_pm")
-_PER_SESSION: tuple[str, ...] = (
-    "",
-    "_high",
-    "_low",
-    "_prev_high",
-    "_prev_low",
-    "_prev_high_swept",
-    "_prev_low_swept",
+
+
+def _session_specs(s: str) -> tuple[ColumnSpec, ...]:
+    p = f"sess_{s}"
+    return (
+        flag(p, f"1 in the {s} session", required=True),
+        price(f"{p}_high", "session high so far (NaN outside it)"),
+        price(f"{p}_low", "session low so far (NaN outside it)"),
+        price(f"{p}_prev_high", "last completed session's high"),
+        price(f"{p}_prev_low", "last completed session's low"),
+        flag(f"{p}_prev_high_swept", "1 once traded above the last session's high"),
+        flag(f"{p}_prev_low_swept", "1 once traded below the last session's low"),
+    )
+
+
+SPECS: tuple[ColumnSpec, ...] = tuple(x for s in SESSIONS for x in _session_specs(s)) + tuple(
+    flag(f"sess_kz_{k}", f"1 in the {k} kill zone", required=True) for k in KILL_ZONES
 )
-COLUMNS: tuple[str, ...] = tuple(
-    f"sess_{s}{suffix}" for s in SESSIONS for suffix in _PER_SESSION
-) + tuple(f"sess_kz_{k}" for k in KILL_ZONES)
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 _TABLE_FIRST_YEAR = 1970
 _TABLE_END_YEAR = 2101  # exclusive

@@ -17,12 +17,36 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, age, direction, flag, names, price, ratio
 from features.smc import swings
 from features.smc.tables import NO_REFCOUNT
 
 LEVELS = swings.LEVELS
-_FIELDS = ("bos", "choch", "level", "trend", "bars_since", "last_choch", "top_dist", "bottom_dist")
-COLUMNS: tuple[str, ...] = tuple(f"struct_{lv}_{f}" for lv in LEVELS for f in _FIELDS)
+
+
+def _level_specs(lv: str) -> tuple[ColumnSpec, ...]:
+    w = "internal" if lv == "int" else "swing"
+    p = f"struct_{lv}_"
+    return (
+        direction(
+            f"{p}bos", f"+1 / -1 on a bullish / bearish {w} break of structure", required=True
+        ),
+        direction(
+            f"{p}choch", f"+1 / -1 on a bullish / bearish {w} change of character", required=True
+        ),
+        price(f"{p}level", "the level broken at this bar (NaN without a break)"),
+        direction(f"{p}trend", "+1 / -1 after the last break, 0 before any", required=True),
+        age(f"{p}bars_since", "bars since the last break"),
+        flag(f"{p}last_choch", "1 if the last break was a CHoCH"),
+        ratio(f"{p}top_dist", "ATR", 0.0, None, "distance to the unbroken top (NaN once broken)"),
+        ratio(
+            f"{p}bottom_dist", "ATR", 0.0, None, "distance to the unbroken bottom (NaN once broken)"
+        ),
+    )
+
+
+SPECS: tuple[ColumnSpec, ...] = tuple(s for lv in LEVELS for s in _level_specs(lv))
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 # Column offsets inside one level's block; a level's block starts at LEVEL_WIDTH * level.
 BOS, CHOCH, LEVEL, TREND, BARS_SINCE, LAST_CHOCH, TOP_DIST, BOTTOM_DIST = range(8)

@@ -17,23 +17,33 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from features.schema import ColumnSpec, age, direction, flag, names, price, ratio
 from features.smc.frame import prepare, step_frame
 from features.smc.tables import NO_REFCOUNT
 
 LEVELS = ("int", "ext")
-_FIELDS = (
-    "high_new",
-    "low_new",
-    "high",
-    "low",
-    "high_age",
-    "low_age",
-    "high_kind",
-    "low_kind",
-    "high_dist",
-    "low_dist",
-)
-COLUMNS: tuple[str, ...] = tuple(f"swing_{lv}_{f}" for lv in LEVELS for f in _FIELDS)
+_LEVEL_WORD = {"int": "internal", "ext": "swing"}
+
+
+def _level_specs(lv: str) -> tuple[ColumnSpec, ...]:
+    w = _LEVEL_WORD[lv]
+    p = f"swing_{lv}_"
+    return (
+        flag(f"{p}high_new", f"1 when a {w} pivot high is confirmed", required=True),
+        flag(f"{p}low_new", f"1 when a {w} pivot low is confirmed", required=True),
+        price(f"{p}high", f"price of the last confirmed {w} pivot high"),
+        price(f"{p}low", f"price of the last confirmed {w} pivot low"),
+        age(f"{p}high_age", "bars since that pivot high's bar (>= right)"),
+        age(f"{p}low_age", "bars since that pivot low's bar (>= right)"),
+        direction(f"{p}high_kind", "at a new pivot high: +1 higher (HH), -1 lower (LH), 0 equal"),
+        direction(f"{p}low_kind", "at a new pivot low: +1 higher (HL), -1 lower (LL), 0 equal"),
+        ratio(f"{p}high_dist", "ATR", None, None, "(pivot high - close) / ATR"),
+        ratio(f"{p}low_dist", "ATR", None, None, "(close - pivot low) / ATR"),
+    )
+
+
+SPECS: tuple[ColumnSpec, ...] = tuple(s for lv in LEVELS for s in _level_specs(lv))
+COLUMNS: tuple[str, ...] = names(SPECS)
 
 # Column offsets inside one level's block; a level's block starts at LEVEL_WIDTH * level.
 HIGH_NEW, LOW_NEW, HIGH, LOW, HIGH_AGE, LOW_AGE, HIGH_KIND, LOW_KIND, HIGH_DIST, LOW_DIST = range(

@@ -19,8 +19,8 @@ from serving.engine.config import BacktestConfig
 from serving.engine.execution import ExecutionConfig, funding_rates
 from serving.engine.features import FeatureSet, FeatureSpec, batch_features, open_ns
 from serving.engine.simulate import Bars, simulate
-from serving.engine.smc_confluence import SMCConfluence
 from serving.engine.strategy import Strategy
+from serving.signals import SMCConfluence
 
 
 def make_bars(

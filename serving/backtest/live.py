@@ -30,8 +30,8 @@ from serving.engine.machine import on_close
 from serving.engine.portfolio import apply_fills, new_account, new_trades
 from serving.engine.protections import describe_event
 from serving.engine.simulate import EngineLogs
-from serving.engine.smc_confluence import SMCConfluence
 from serving.engine.strategy import Strategy
+from serving.signals import SMCConfluence
 
 _EMPTY_F = np.zeros(0)
 

@@ -22,8 +22,8 @@ from serving.engine import params as P
 from serving.engine.execution import ExecutionConfig
 from serving.engine.protections import ProtectionsConfig
 from serving.engine.risk import RiskConfig
-from serving.engine.smc_confluence import SMCConfluenceConfig
 from serving.engine.validation import ConfigError, choice, duration_ns, in_range, integer
+from serving.signals import SMCConfluenceConfig
 
 OBJECTIVES = ("sharpe", "total_return", "expectancy_r")
 

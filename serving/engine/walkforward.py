@@ -33,8 +33,8 @@ from serving.engine.metrics import (
 )
 from serving.engine.records import trades_frame
 from serving.engine.simulate import Bars, EngineLogs, EngineState, simulate
-from serving.engine.smc_confluence import SMCConfluence, SMCConfluenceConfig
 from serving.engine.validation import duration_ns
+from serving.signals import SMCConfluence, SMCConfluenceConfig
 
 
 @dataclass(frozen=True)

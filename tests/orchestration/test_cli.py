@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -99,13 +101,33 @@ def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     assert "SMARTMARKET_HISTORY_DAYS" in result.output
 
 
-def test_run_materializes_the_main_job_and_ends_with_a_backtest(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", "--days", "5", "--home", str(tmp_path / "h")])
+def test_run_backtests_the_candles_the_job_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headline backtest reads the stored candles (here a file 3x the synthetic prices)."""
+    from serving.backtest.main import synthetic_candles
+
+    candles = synthetic_candles("BTC/USDT", "5m", "2024-01-01", 5, seed=7)
+    scaled = candles.copy()
+    scaled[["open", "high", "low", "close"]] *= 3.0
+    path = tmp_path / "btc.csv"
+    scaled.reset_index().rename(columns={"ts": "timestamp"}).to_csv(path, index=False)
+    monkeypatch.setenv("SMARTMARKET_SOURCE", "file")
+    monkeypatch.setenv("SMARTMARKET_FILE_PATH", str(path))
+    monkeypatch.setenv("SMARTMARKET_SYMBOLS", "BTC/USDT")
+    home = tmp_path / "h"
+
+    result = runner.invoke(app, ["run", "--days", "5", "--home", str(home)])
 
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
-    assert "1,440" in result.output  # 5 days x 288 five-minute candles per symbol
-    assert "backtest BTC/USDT" in result.output
+    assert "1,440" in result.output  # 5 days x 288 five-minute candles
+    assert "backtest BTC/USDT 5m" in result.output
+    assert "from the parquet candle store (file data)" in result.output
     assert "buy_and_hold_return=" in result.output
-    assert (tmp_path / "h" / "dagster" / "dagster.yaml").exists()
-    assert (tmp_path / "h" / "backtest" / "report.html").exists()
+    assert (home / "dagster" / "dagster.yaml").exists()
+    (record,) = json.loads((home / "backtests" / "summary.json").read_text())
+    assert record["last_close"] == pytest.approx(float(scaled["close"].iloc[-1]))
+    trades = pd.read_csv(Path(record["report"]).parent / "trades.csv")
+    assert len(trades) > 0
+    assert trades["entry_price"].between(scaled["low"].min(), scaled["high"].max()).all()

@@ -11,7 +11,7 @@ import pytest
 
 from features.candles.schema import Timeframe
 from orchestration.assets.candles import RAW_CANDLES, candles_key
-from orchestration.definitions import CANDLES_JOB, build_definitions
+from orchestration.definitions import AUTOMATION_SENSOR, CANDLES_JOB, MAIN_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
 from orchestration.resources import build_resources
 from orchestration.schedules import hourly_dates
@@ -39,6 +39,7 @@ def test_definitions_load(settings: Settings) -> None:
         "feast_registry",
         "online_features",
         "training_dataset",
+        "headline_backtest",
     }
 
 
@@ -184,3 +185,15 @@ def test_hourly_schedule_refreshes_today_and_the_just_closed_day(
     assert sorted(str(r.partition_key) for r in requests) == sorted(
         f"{d}|{s}" for d in dates for s in settings.symbols
     )
+
+
+def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Settings) -> None:
+    defs = build_definitions(settings)
+
+    job = defs.resolve_job_def(MAIN_JOB)
+    sensor = defs.resolve_sensor_def(AUTOMATION_SENSOR)
+
+    assert job.asset_layer.asset_graph.get_all_asset_keys() == set(
+        defs.resolve_asset_graph().get_all_asset_keys()
+    )
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

@@ -11,7 +11,7 @@ import pytest
 from serving.backtest.main import synthetic_candles
 from serving.engine import layout as L
 from serving.engine.config import BacktestConfig
-from serving.engine.smc_confluence import SMCConfluenceConfig
+from serving.signals import SMCConfluenceConfig
 
 # A config that trades often on a few weeks of synthetic candles (no discount-zone requirement).
 ACTIVE = BacktestConfig(strategy=SMCConfluenceConfig(min_score=3.0, require_zone=False))

@@ -7,7 +7,7 @@ import pandas as pd
 
 from serving.backtest.audit import audit
 from serving.engine import layout as L
-from serving.engine.smc_confluence import SMCConfluence
+from serving.signals import SMCConfluence
 from tests.serving.conftest import ACTIVE
 
 

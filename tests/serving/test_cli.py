@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from serving.cli import register
+from orchestration.cli import app as root_app
 
 runner = CliRunner()
 REQUIRED = (
@@ -22,14 +22,7 @@ REQUIRED = (
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.command()
-    def other() -> None:
-        """A command the app already has."""
-
-    register(app)
-    return app
+    return root_app
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from features.candles.schema import OHLCV, CandleDataError
 from serving.backtest.main import synthetic_candles
 from serving.engine.features import FeatureSpec, FeatureStream, batch_features
-from serving.engine.smc_confluence import SMCConfluence
+from serving.signals import SMCConfluence
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_too_few_candles_for_the_warm_up_is_a_clear_error(
 
 
 def test_higher_timeframe_must_be_a_multiple_of_the_candles() -> None:
-    from serving.engine.smc_confluence import SMCConfluenceConfig
+    from serving.signals import SMCConfluenceConfig
 
     strategy = SMCConfluence(SMCConfluenceConfig(htf_timeframe="7m"))
     with pytest.raises(CandleDataError, match="whole multiple"):

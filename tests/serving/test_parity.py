@@ -18,7 +18,7 @@ from serving.engine.config import BacktestConfig
 from serving.engine.execution import ExecutionConfig
 from serving.engine.protections import ProtectionsConfig
 from serving.engine.risk import RiskConfig
-from serving.engine.smc_confluence import SMCConfluence
+from serving.signals import SMCConfluence
 from tests.serving.conftest import ACTIVE
 
 LOGS = ("orders", "fills", "trades", "events", "equity", "position")

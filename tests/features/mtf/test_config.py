@@ -73,7 +73,7 @@ def test_bias_weights_must_sum_to_one() -> None:
         ({"vol_short": 100, "vol_long": 50}, "vol_short < vol_long"),
         ({"bias_neutral_band": 1.5}, r"MTFConfig.bias_neutral_band must be a number in \[0.0"),
         ({"equilibrium_band": 0.6}, "MTFConfig.equilibrium_band"),
-        ({"entry_threshold": float("inf")}, "MTFConfig.entry_threshold"),
+        ({"high_vol_ratio": float("inf")}, "MTFConfig.high_vol_ratio"),
     ],
 )
 def test_bad_field_raises_an_error_naming_it(kwargs: dict[str, object], message: str) -> None:

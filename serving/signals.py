@@ -1,4 +1,4 @@
-"""``smc_confluence``: a rule-based Smart Money Concepts entry on a minimum confluence score.
+"""The one signal rule, ``smc_confluence``, shared by the backtest, the API and the live loop.
 
 Factors for a long (a short mirrors each one), all read from features known at the bar's close:
 
@@ -25,19 +25,36 @@ ATRs), the next buy-side liquidity target (nearest of the BSL pool, the previous
 the last external swing high above the close, minus ``target_buffer_atr`` ATRs), a trailing
 candidate when a new internal swing low is confirmed, and the exit flag (HTF bias flipped, or an
 internal bearish CHoCH when ``exit_on_choch``). The risk manager decides what to do with them.
+
+Two faces of the same compiled rule:
+
+- :class:`SMCConfluence` (a :class:`serving.engine.strategy.Strategy`): the signal rows the
+  engine runs on, a whole matrix at once (``signals``) or one bar (``signal``);
+- :func:`make_signal`: one bar's feature row and the risk manager's plan
+  (:func:`serving.engine.risk.plan_order`, the engine's own sizing code) as the product's
+  signal record (:class:`Signal`, ``docs/backtest.md``), for the API and the live loop.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from numba import njit
 
 from features.candles.schema import Timeframe
+from features.smc.jitcache import cache_dir_of, ensure_fresh
 from serving.engine import layout as L
+from serving.engine.risk import EntryPlan, EntryRefused, plan_order
 from serving.engine.strategy import StrategyInputs
-from serving.engine.validation import ConfigError, choice, in_range, integer
+from serving.engine.validation import ConfigError, choice, duration_ns, in_range, integer
+
+if TYPE_CHECKING:  # the engine's config holds this module's config: no import cycle at run time
+    from serving.engine.config import BacktestConfig
 
 COLUMNS: tuple[str, ...] = (
     "open", "high", "low", "close", "ctx_atr", "smc_warm",
@@ -112,7 +129,11 @@ class FactorWeights:
 
 @dataclass(frozen=True)
 class SMCConfluenceConfig:
-    """Parameters of the ``smc_confluence`` strategy (see the module docstring)."""
+    """Parameters of the ``smc_confluence`` rule (see the module docstring).
+
+    ``moderate_score`` and ``strong_score`` only name a signal's strength (``WEAK`` below the
+    first, ``MODERATE``, ``STRONG`` from the second); they take no part in the decision.
+    """
 
     htf_timeframe: str = "1h"
     htf_min_strength: float = 0.0
@@ -132,6 +153,8 @@ class SMCConfluenceConfig:
     vol_pct_max: float = 1.0
     exit_on_htf_flip: bool = True
     exit_on_choch: bool = False
+    moderate_score: float = 5.0
+    strong_score: float = 6.0
 
     def __post_init__(self) -> None:
         o = "SMCConfluenceConfig"
@@ -164,6 +187,8 @@ class SMCConfluenceConfig:
         object.__setattr__(self, "regimes", regimes)
         in_range(o, "vol_pct_min", self.vol_pct_min, 0.0, 1.0)
         in_range(o, "vol_pct_max", self.vol_pct_max, self.vol_pct_min, 1.0)
+        in_range(o, "moderate_score", self.moderate_score, 0.0, 800.0)
+        in_range(o, "strong_score", self.strong_score, self.moderate_score, 800.0)
 
     def vector(self) -> np.ndarray:
         """Return the strategy's parameter vector."""
@@ -336,6 +361,11 @@ def signal_rows(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
+# numba checks a cached function against its own file only; this rule's compiled code also
+# freezes the engine's signal-row layout: drop it whenever an engine source changes.
+ensure_fresh(cache_dir_of(signal_rows), package=Path(L.__file__).resolve().parent)
+
+
 class SMCConfluence:
     """The ``smc_confluence`` strategy (implements :class:`serving.engine.strategy.Strategy`)."""
 
@@ -362,3 +392,281 @@ class SMCConfluence:
         out = np.empty(L.NS)
         signal_row(np.ascontiguousarray(row, dtype=np.float64), self._p, out)
         return out
+
+
+# -- the product's signal record -------------------------------------------------------------------
+
+ENTRY, EXIT, NONE = "ENTRY", "EXIT", "NONE"
+SIDES = {1: "LONG", -1: "SHORT"}
+FACTOR_NAMES: dict[str, tuple[str, str]] = {
+    "htf_bias": ("higher_timeframe_bullish", "higher_timeframe_bearish"),
+    "zone": ("discount_zone_entry", "premium_zone_entry"),
+    "order_block": ("order_block_support", "order_block_resistance"),
+    "fvg": ("fvg_fill_reaction", "fvg_fill_reaction"),
+    "sweep": ("sell_side_liquidity_swept", "buy_side_liquidity_swept"),
+    "structure": ("internal_structure_bullish", "internal_structure_bearish"),
+    "ote": ("optimal_trade_entry", "optimal_trade_entry"),
+    "kill_zone": ("kill_zone", "kill_zone"),
+}
+"""The product's name of each factor, for a long and for a short."""
+_SIGNAL_IDS = uuid.UUID("5f0e6a52-6d1c-4f4e-9a55-2c1b7e0d9a61")
+
+
+def factor_names(bits: int, direction: int) -> tuple[str, ...]:
+    """Return the product's names of the factors in a signal row's bit mask, in factor order."""
+    side = 0 if direction > 0 else 1
+    return tuple(FACTOR_NAMES[f][side] for j, f in enumerate(FACTORS) if bits >> j & 1)
+
+
+@dataclass(frozen=True)
+class SMCAnalysis:
+    """The SMC facts of a signal: factors present and the internal structure at the bar."""
+
+    order_block_present: bool
+    fvg_confluence: bool
+    liquidity_sweep: bool
+    market_structure: str | None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """The product's signal record (``docs/backtest.md``, "Signal record").
+
+    Attributes:
+        signal_id: Deterministic id of (symbol, timeframe, bar, type, direction): the same bar
+            gives the same id however many times it is computed.
+        type: ``ENTRY``, ``EXIT`` (close the ``direction`` position) or ``NONE``.
+        direction: ``LONG`` / ``SHORT``; ``None`` with ``NONE``.
+        strength: ``WEAK`` / ``MODERATE`` / ``STRONG`` from the rule's score (entries only).
+        entry_price: The price the plan is made at (the bar's close for a market entry).
+        stop_loss: The risk manager's stop (the structure stop, widened by its rules).
+        take_profit: The take-profit ladder, nearest first (the last is the final target).
+        risk_reward_ratio: Reward:risk of the final target.
+        confidence_score: The model's calibrated probability x 100; ``None`` (rule only).
+        model_version: The model that scored it; ``None`` (rule only).
+        score: The rule's confluence score (weighted factors present; 0 without an entry).
+        reason: Why a ``NONE`` or ``EXIT`` (a refused entry names the risk rule); else ``None``.
+        generated_at: The bar's close, when every input became known.
+        expires_at: When the decision lapses: the next bar's close for a market entry, the
+            entry timeout for a limit or stop entry.
+    """
+
+    signal_id: str
+    symbol: str
+    type: str
+    direction: str | None
+    strength: str | None
+    timeframe: str
+    entry_price: float | None
+    stop_loss: float | None
+    take_profit: tuple[float, ...]
+    risk_reward_ratio: float | None
+    confidence_score: int | None
+    model_version: str | None
+    smc_analysis: SMCAnalysis
+    confluence_factors: tuple[str, ...]
+    score: float
+    reason: str | None
+    generated_at: pd.Timestamp
+    expires_at: pd.Timestamp
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-ready values (times ISO 8601 UTC, ``...Z``)."""
+        return {
+            "signal_id": self.signal_id,
+            "symbol": self.symbol,
+            "type": self.type,
+            "direction": self.direction,
+            "strength": self.strength,
+            "timeframe": self.timeframe,
+            "entry_price": self.entry_price,
+            "stop_loss": self.stop_loss,
+            "take_profit": list(self.take_profit),
+            "risk_reward_ratio": self.risk_reward_ratio,
+            "confidence_score": self.confidence_score,
+            "model_version": self.model_version,
+            "smc_analysis": {
+                "order_block_present": self.smc_analysis.order_block_present,
+                "fvg_confluence": self.smc_analysis.fvg_confluence,
+                "liquidity_sweep": self.smc_analysis.liquidity_sweep,
+                "market_structure": self.smc_analysis.market_structure,
+            },
+            "confluence_factors": list(self.confluence_factors),
+            "score": self.score,
+            "reason": self.reason,
+            "generated_at": _iso(self.generated_at),
+            "expires_at": _iso(self.expires_at),
+        }
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _structure(row: np.ndarray) -> str | None:
+    """Return the internal structure at the bar: a CHoCH confirmed on it, else the trend."""
+    choch, trend = row[X_INT_CHOCH], row[X_INT_TREND]
+    if choch in (1.0, -1.0):
+        return f"{'bullish' if choch > 0 else 'bearish'}_choch"
+    if trend in (1.0, -1.0):
+        return f"{'bullish' if trend > 0 else 'bearish'}_trend"
+    return None
+
+
+def _strength(score: float, config: SMCConfluenceConfig) -> str:
+    if score >= config.strong_score:
+        return "STRONG"
+    return "MODERATE" if score >= config.moderate_score else "WEAK"
+
+
+def plan_for(
+    sig: np.ndarray, row: np.ndarray, config: BacktestConfig, equity: float | None = None
+) -> EntryPlan | EntryRefused | None:
+    """Return the risk manager's plan for a signal row's entry (``None``: no entry intent).
+
+    The plan is :func:`serving.engine.risk.plan_order`: the engine's compiled sizing with a
+    fresh account of ``equity`` (``config.initial_cash`` when ``None``), so its stop, ladder
+    and reward:risk are the ones the backtest computes for the same bar.
+    """
+    direction = int(sig[L.SIG_ENTRY])
+    if direction == 0:
+        return None
+    stop = sig[L.SIG_LONG_STOP] if direction > 0 else sig[L.SIG_SHORT_STOP]
+    target = sig[L.SIG_LONG_TARGET] if direction > 0 else sig[L.SIG_SHORT_TARGET]
+    close = float(row[X_C])
+    if not np.isfinite(stop):
+        return EntryRefused(L.REASONS[L.R_NO_STOP])
+    if direction * (close - stop) <= 0.0:
+        return EntryRefused(L.REASONS[L.R_STOP_WRONG_SIDE])
+    try:
+        return plan_order(
+            config.risk,
+            direction,
+            close,
+            float(stop),
+            float(sig[L.SIG_ATR]),
+            float(config.initial_cash if equity is None else equity),
+            float(target) if np.isfinite(target) else None,
+            taker_fee=config.execution.taker_fee,
+            slippage_bps=config.execution.slippage_bps,
+        )
+    except EntryRefused as refused:
+        return refused
+
+
+def to_signal(
+    row: np.ndarray,
+    sig: np.ndarray,
+    plan: EntryPlan | EntryRefused | None,
+    *,
+    symbol: str,
+    timeframe: Timeframe | str,
+    opened_at: pd.Timestamp,
+    config: BacktestConfig,
+    position: int = 0,
+) -> Signal:
+    """Return the signal record of one bar from its feature row, signal row and plan.
+
+    Args:
+        row: The bar's feature row (``SMCConfluence.inputs().names`` order).
+        sig: Its signal row (``SMCConfluence.signal``).
+        plan: The risk manager's answer to the entry (``plan_for``), ``None`` without one.
+        symbol: Market symbol, echoed.
+        timeframe: The bar's timeframe.
+        opened_at: The bar's open time (UTC); the record is generated at its close.
+        config: The strategy, risk and execution settings the plan was made with.
+        position: The position held (+1 long, -1 short, 0 flat or unknown): its exit flag
+            makes an ``EXIT``, which takes precedence over a new entry.
+    """
+    tf = Timeframe.parse(timeframe)
+    generated = pd.Timestamp(opened_at).tz_convert("UTC") + tf.delta
+    lapse = pd.Timedelta(tf.delta)
+    if config.risk.entry_order != "market":
+        lapse = pd.Timedelta(duration_ns("RiskConfig", "entry_timeout", config.risk.entry_timeout))
+    facts = SMCAnalysis(False, False, False, _structure(row))
+    kind, direction, reason = NONE, 0, None
+    strength: str | None = None
+    factors: tuple[str, ...] = ()
+    score = 0.0
+    exits = {1: sig[L.SIG_EXIT_LONG], -1: sig[L.SIG_EXIT_SHORT]}
+    if position in (1, -1) and exits[position] == 1.0:
+        kind, direction = EXIT, position
+        reason = "exit rule: " + " or ".join(
+            name
+            for on, name in (
+                (config.strategy.exit_on_htf_flip, "higher-timeframe bias against the position"),
+                (config.strategy.exit_on_choch, "internal CHoCH against the position"),
+            )
+            if on
+        )
+    elif isinstance(plan, EntryRefused):
+        side = SIDES[int(sig[L.SIG_ENTRY])].lower()
+        reason = f"{side} entry refused by the risk manager: {plan.reason}"
+    elif isinstance(plan, EntryPlan):
+        kind, direction = ENTRY, plan.direction
+        bits = int(sig[L.SIG_FACTORS])
+        score = float(sig[L.SIG_SCORE])
+        strength = _strength(score, config.strategy)
+        factors = factor_names(bits, direction)
+        facts = SMCAnalysis(
+            order_block_present=bool(bits >> F_OB & 1),
+            fvg_confluence=bool(bits >> F_FVG & 1),
+            liquidity_sweep=bool(bits >> F_SWEEP & 1),
+            market_structure=facts.market_structure,
+        )
+    side_name = SIDES.get(direction)
+    key = f"{symbol}|{tf.label}|{generated.value}|{kind}|{side_name}"
+    entry = plan if kind == ENTRY and isinstance(plan, EntryPlan) else None
+    return Signal(
+        signal_id=str(uuid.uuid5(_SIGNAL_IDS, key)),
+        symbol=symbol,
+        type=kind,
+        direction=side_name,
+        strength=strength,
+        timeframe=tf.label,
+        entry_price=entry.entry if entry else None,
+        stop_loss=entry.stop if entry else None,
+        take_profit=entry.take_profits if entry else (),
+        risk_reward_ratio=entry.reward_risk if entry else None,
+        confidence_score=None,
+        model_version=None,
+        smc_analysis=facts,
+        confluence_factors=factors,
+        score=score,
+        reason=reason,
+        generated_at=generated,
+        expires_at=generated + lapse,
+    )
+
+
+def make_signal(
+    row: np.ndarray,
+    opened_at: pd.Timestamp,
+    *,
+    symbol: str,
+    timeframe: Timeframe | str,
+    config: BacktestConfig,
+    position: int = 0,
+    equity: float | None = None,
+    strategy: SMCConfluence | None = None,
+) -> Signal:
+    """Return the signal record of one closed bar: the rule, then the risk manager's plan.
+
+    ``row`` is the bar's feature row in ``SMCConfluence.inputs().names`` order (the same row
+    the backtest's matrix holds for that bar); ``strategy`` defaults to ``smc_confluence``
+    with ``config.strategy``. See :func:`to_signal` for the other arguments.
+    """
+    rule = strategy if strategy is not None else SMCConfluence(config.strategy)
+    values = np.ascontiguousarray(row, dtype=np.float64)
+    sig = rule.signal(values)
+    plan = plan_for(sig, values, config, equity)
+    return to_signal(
+        values,
+        sig,
+        plan,
+        symbol=symbol,
+        timeframe=timeframe,
+        opened_at=opened_at,
+        config=config,
+        position=position,
+    )

@@ -1,128 +1,19 @@
-"""The ``smartmarket`` command line: the main job, ingestion and inspection.
-
-User errors (bad files, unknown symbols, bad settings) print one clear line and exit with
-code 2, never a traceback. Heavy frameworks are imported inside the commands that need them.
-"""
+"""Data commands: ``ingest`` candles into the store, look at ``candles`` and ``quarantine``."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.settings import Settings, apply_offline_env
-from serving.cli import register as register_backtest_commands
+from orchestration.cli.context import load_settings
+from orchestration.cli.errors import user_errors
+from orchestration.cli.ui import console, err_console, when
 
-app = typer.Typer(
-    name="smartmarket",
-    no_args_is_help=True,
-    add_completion=False,
-    help="SmartMarketOOPS: ML trading on Smart Money Concepts.",
-)
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(func: F) -> F:
-    """Turn user errors into one red line and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pydantic import ValidationError
-
-        from features.candles.schema import CandleDataError
-
-        try:
-            return func(*args, **kwargs)
-        except CandleDataError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except ValidationError as exc:
-            lines = "; ".join(
-                f"SMARTMARKET_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
-            err_console.print(f"[bold red]error in settings:[/] {lines}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _when(ts: Any) -> str:
-    return "-" if ts is None else f"{ts:%Y-%m-%d %H:%M}"
-
-
-def _settings(**overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)
-
-
-@app.command()
-@user_errors
-def run(
-    days: int = typer.Option(
-        None, help="Days of candles from SMARTMARKET_START_DATE (default 180)."
-    ),
-    home: Path = typer.Option(None, help="App home folder (default ./.smartmarket)."),
-) -> None:
-    """Run the main job: materialize the data assets through Dagster, then summarize."""
-    from orchestration.main_job import run_main_job
-
-    settings = _settings(home=home)
-    with console.status(
-        f"Materializing candles for {', '.join(settings.symbols)} "
-        f"({days or settings.history_days} days of {settings.base_timeframe}, "
-        f"source {settings.source}) ..."
-    ):
-        summary = run_main_job(settings, days=days)
-    table = Table(title=f"Candles {summary.start_date} .. {summary.end_date}")
-    for col in ("symbol", "timeframe", "rows", "first", "last"):
-        table.add_column(col)
-    for s in summary.candles:
-        table.add_row(s.symbol, s.timeframe, f"{s.rows:,}", _when(s.first), _when(s.last))
-    console.print(table)
-    failed = [name for name, ok in summary.checks.items() if not ok]
-    console.print(
-        f"checks: {len(summary.checks) - len(failed)}/{len(summary.checks)} passed"
-        + (f" — failed: {', '.join(failed)}" if failed else "")
-        + f"; quarantined rows: {summary.quarantined}"
-    )
-    console.print(
-        f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}. "
-        "Open the Dagster UI with [bold]make up[/] → http://127.0.0.1:3070"
-    )
-    if not summary.success:
-        raise typer.Exit(1)
-    from serving.backtest.main import run_synthetic_report
-
-    try:
-        with console.status("Backtesting smc_confluence on the synthetic market ..."):
-            headline = run_synthetic_report(
-                settings.home_dir / "backtest",
-                symbol=settings.symbols[0],
-                timeframe=settings.base_timeframe,
-                start=settings.start_date,
-                days=days or settings.history_days,
-                seed=settings.seed,
-            )
-    except ValueError as exc:  # e.g. a window shorter than the strategy's warm-up
-        console.print(f"[yellow]backtest skipped:[/] {exc}", highlight=False)
-        return
-    shown = ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-        for k, v in headline.items()
-        if k != "report"
-    )
-    console.print(f"backtest {settings.symbols[0]} (default parameters, net of costs): {shown}")
-    console.print(f"report: {headline.get('report')}")
+app = typer.Typer()
 
 
 @app.command()
@@ -146,7 +37,7 @@ def ingest(
     from features.candles.sources import make_source
     from orchestration.resources import build_resources
 
-    settings = _settings()
+    settings = load_settings()
     tf = Timeframe.parse(timeframe)
     options: dict[str, Any]
     if source == "file":
@@ -225,7 +116,7 @@ def ingest(
                 f"{report.n_quarantined:,}",
                 f"{report.n_out_of_order:,}",
                 f"{report.missing_bars:,}",
-                f"{_when(report.first_ts)} .. {_when(report.last_ts)}",
+                f"{when(report.first_ts)} .. {when(report.last_ts)}",
             )
             if report.n_quarantined:
                 reasons = report.quarantine["reason"].value_counts().head(5)
@@ -244,7 +135,9 @@ def quarantine(
     """Show quarantined rows and their reasons."""
     from orchestration.resources import build_resources
 
-    rows = build_resources(_settings())["app_home"].quarantine().read(source=source, symbol=symbol)
+    rows = (
+        build_resources(load_settings())["app_home"].quarantine().read(source=source, symbol=symbol)
+    )
     if rows.empty:
         console.print("No quarantined rows.")
         return
@@ -263,43 +156,10 @@ def candles(
     from features.candles.schema import Timeframe
     from orchestration.resources import build_resources
 
-    store = build_resources(_settings())["candle_store"].store()
+    store = build_resources(load_settings())["candle_store"].store()
     frame = store.read(symbol, Timeframe.parse(timeframe))
     if frame.empty:
         console.print(f"No {timeframe} candles stored for {symbol}.")
         return
     console.print(f"{len(frame):,} candles, {frame.index[0]} .. {frame.index[-1]}")
     console.print(frame.tail(tail).to_string())
-
-
-@app.command("config")
-@user_errors
-def show_config() -> None:
-    """Print the effective settings (secrets masked)."""
-    for key, value in _settings().model_dump().items():
-        console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
-
-
-@app.command("dagster-home")
-@user_errors
-def dagster_home() -> None:
-    """Write $DAGSTER_HOME/dagster.yaml for the current environment and print the folder."""
-    from orchestration.main_job import prepare_dagster_home
-
-    print(prepare_dagster_home(_settings()))
-
-
-register_backtest_commands(app)
-
-
-def main() -> None:
-    """Entry point of the console script."""
-    apply_offline_env()
-    try:
-        app()
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-
-
-__all__ = ["app", "main"]

@@ -1,35 +1,20 @@
-"""CLI commands of the backtest engine, added to the ``smartmarket`` typer app by ``register``.
+"""Backtest commands: ``smartmarket backtest`` and ``smartmarket audit-lookahead``.
 
-``smartmarket backtest`` runs a backtest of a candle file and writes its report;
-``smartmarket audit-lookahead`` re-runs the strategy on truncated data to prove it never used
-the future. User errors (bad files, bad config) print one line and exit with code 2.
+``backtest`` runs a backtest of a candle file and writes its report; ``audit-lookahead`` re-runs
+the strategy on truncated data to prove it never used the future.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-F = TypeVar("F", bound=Callable[..., Any])
+from orchestration.cli.errors import user_errors
 
-
-def _user_errors(func: F) -> F:
-    """Turn user errors (``ValueError``: bad candles, bad config) into one line and exit 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ValueError as exc:
-            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
+app = typer.Typer()
 
 
 def _show(value: Any) -> str:
@@ -42,6 +27,8 @@ def _progress(message: str) -> None:
     typer.secho(f"  {message} ...", err=True, fg=typer.colors.BRIGHT_BLACK)
 
 
+@app.command()
+@user_errors
 def backtest(
     candles: Path = typer.Option(..., help="Candle file (CSV/Parquet, e.g. a Binance export)."),
     symbol: str = typer.Option(..., help="Symbol the file holds, e.g. BTC/USDT."),
@@ -73,6 +60,8 @@ def backtest(
     typer.echo(f"report: {run.paths['report']}")
 
 
+@app.command("audit-lookahead")
+@user_errors
 def audit_lookahead(
     candles: Path = typer.Option(..., help="Candle file (CSV/Parquet)."),
     symbol: str = typer.Option(..., help="Symbol the file holds."),
@@ -91,9 +80,3 @@ def audit_lookahead(
     typer.echo(report.summary())
     if not report.passed:
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``backtest`` and ``audit-lookahead`` to the ``smartmarket`` app."""
-    app.command("backtest")(_user_errors(backtest))
-    app.command("audit-lookahead")(_user_errors(audit_lookahead))

@@ -1,0 +1,5 @@
+"""``python -m orchestration.cli`` runs the ``smartmarket`` CLI."""
+
+from orchestration.cli import main
+
+main()

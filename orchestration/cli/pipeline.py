@@ -1,0 +1,100 @@
+"""Pipeline commands: ``run`` the main job, show the ``config``, prepare ``dagster-home``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from orchestration.cli.context import load_settings
+from orchestration.cli.errors import user_errors
+from orchestration.cli.ui import console, when
+
+app = typer.Typer()
+
+
+@app.command()
+@user_errors
+def run(
+    days: int = typer.Option(
+        None, help="Days of candles from SMARTMARKET_START_DATE (default 180)."
+    ),
+    home: Path = typer.Option(None, help="App home folder (default ./.smartmarket)."),
+) -> None:
+    """Run the main job: materialize the data assets through Dagster, then summarize."""
+    from orchestration.main_job import run_main_job
+
+    settings = load_settings(home=home)
+    n_days = days or settings.history_days
+    console.print(
+        f"Main job: {', '.join(settings.symbols)}, {n_days} days of {settings.base_timeframe} "
+        f"from {settings.start_date} (source {settings.source}, store {settings.store})",
+        highlight=False,
+    )
+    if console.is_terminal:
+        with console.status("starting the Dagster run ...") as spinner:
+            summary = run_main_job(
+                settings, days=days, echo=_line, status=lambda text: spinner.update(text)
+            )
+    else:
+        summary = run_main_job(settings, days=days, echo=_line)
+    table = Table(title=f"Candles {summary.start_date} .. {summary.end_date}")
+    for col in ("symbol", "timeframe", "rows", "first", "last"):
+        table.add_column(col)
+    for s in summary.candles:
+        table.add_row(s.symbol, s.timeframe, f"{s.rows:,}", when(s.first), when(s.last))
+    console.print(table)
+    failed = [name for name, ok in summary.checks.items() if not ok]
+    console.print(
+        f"checks: {len(summary.checks) - len(failed)}/{len(summary.checks)} passed"
+        + (f" — failed: {', '.join(failed)}" if failed else "")
+        + f"; quarantined rows: {summary.quarantined}",
+        highlight=False,
+    )
+    console.print(
+        f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}. "
+        "Open the Dagster UI with [bold]make up[/] → http://127.0.0.1:3070"
+    )
+    if not summary.success:
+        raise typer.Exit(1)
+    for record in summary.backtests:
+        _show_backtest(record)
+
+
+def _line(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
+
+
+def _show_backtest(record: dict[str, Any]) -> None:
+    """Print one headline backtest record of the main job."""
+    what = f"backtest {record['symbol']} {record['timeframe']}"
+    data = (
+        f"{record['bars']:,} bars {record['first']} .. {record['last']} from the {record['source']}"
+    )
+    if "skipped" in record:
+        console.print(f"[yellow]{what} skipped:[/] {record['skipped']} ({data})", highlight=False)
+        return
+    shown = ", ".join(
+        f"{k}={'n/a' if v is None else format(v, '.4g')}" for k, v in record["metrics"].items()
+    )
+    console.print(f"{what} (default parameters, net of costs) on {data}: {shown}", highlight=False)
+    console.print(f"report: {record['report']}", highlight=False)
+
+
+@app.command("config")
+@user_errors
+def show_config() -> None:
+    """Print the effective settings (secrets masked)."""
+    for key, value in load_settings().model_dump().items():
+        console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
+
+
+@app.command("dagster-home")
+@user_errors
+def dagster_home() -> None:
+    """Write $DAGSTER_HOME/dagster.yaml for the current environment and print the folder."""
+    from orchestration.main_job import prepare_dagster_home
+
+    print(prepare_dagster_home(load_settings()))

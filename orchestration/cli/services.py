@@ -1,0 +1,58 @@
+"""Service commands: ``up`` starts the UIs and daemons together, ``down`` stops them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from orchestration.cli.context import load_settings
+from orchestration.cli.errors import user_errors
+from orchestration.cli.ui import console
+
+app = typer.Typer()
+DAGSTER_PORT = 3070
+
+
+def _pid_file(home: Path) -> Path:
+    return home / "run" / "up.json"
+
+
+@app.command()
+@user_errors
+def up(
+    port: int = typer.Option(DAGSTER_PORT, help="Port of the Dagster UI."),
+    grace: float = typer.Option(20.0, help="Seconds each service gets to stop cleanly."),
+) -> None:
+    """Start the Dagster webserver and daemon on 127.0.0.1; Ctrl-C or `down` stops them."""
+    from orchestration.main_job import REPO_ROOT, prepare_dagster_home
+    from orchestration.supervisor import Service, supervise
+
+    settings = load_settings()
+    pid_file = _pid_file(settings.home_dir)
+    if pid_file.exists():
+        raise ValueError(f"already running ({pid_file} exists); run `smartmarket down` first")
+    home = prepare_dagster_home(settings)
+    bin_dir = Path(sys.executable).parent
+    dagster = [str(bin_dir / "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml")]
+    services = [
+        Service(
+            "dagster (webserver + daemon)",
+            [*dagster, "-h", "127.0.0.1", "-p", str(port)],
+            url=f"http://127.0.0.1:{port}",
+            env={"DAGSTER_HOME": str(home)},
+            cwd=REPO_ROOT,
+        )
+    ]
+    code = supervise(services, pid_file, echo=console.print, grace=grace)
+    raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def down() -> None:
+    """Stop what `smartmarket up` started (also after the `up` process was killed)."""
+    from orchestration.supervisor import stop
+
+    console.print(stop(_pid_file(load_settings().home_dir)))
