@@ -38,6 +38,7 @@ from features.mtf import MTFConfig, tf_prefix, visible_rows
 from features.mtf.bias import timeframe_bias
 from features.mtf.inputs import FRAME_COLUMNS, checked_frame
 from features.mtf.join import take_rows
+from features.schema import to_float64
 from features.smc import SMCConfig, SMCStream, compute_smc
 from features.smc.engine import layout as smc_layout
 
@@ -132,14 +133,6 @@ class FrameSpec:
         return int(bars)
 
 
-def _float(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
-    """Return ``frame``'s ``names`` as a float64 ``(rows, names)`` array."""
-    out = np.empty((len(frame), len(names)))
-    for j, name in enumerate(names):
-        out[:, j] = frame[name].to_numpy(np.float64)
-    return out
-
-
 def bar_values(
     candles: pd.DataFrame,
     config: SMCConfig,
@@ -161,12 +154,10 @@ def bar_values(
             out[:, j] = candles[c].to_numpy(np.float64)
     if smc_at.size:
         stream = SMCStream(config)
-        position = {c: j for j, c in enumerate(stream.columns)}
-        take = np.array([position[names[j]] for j in smc_at], dtype=np.int64)
+        smc = [names[j] for j in smc_at]
         for start in range(0, n, chunk_bars):
             rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
-            # one float64 block: a view, of which only the requested columns are copied
-            out[start : start + len(rows), smc_at] = rows.to_numpy(np.float64)[:, take]
+            out[start : start + len(rows), smc_at] = to_float64(rows, smc)
     return out
 
 
@@ -180,7 +171,7 @@ def htf_values(frame: pd.DataFrame, spec: FrameSpec) -> np.ndarray:
         return np.empty((0, len(spec.htf_columns)))
     out = np.empty((len(frame), len(spec.htf_columns)))
     smc = [j for j, c in enumerate(spec.htf_columns) if c not in HTF_BIAS]
-    out[:, smc] = _float(frame, tuple(spec.htf_columns[j] for j in smc))
+    out[:, smc] = to_float64(frame, [spec.htf_columns[j] for j in smc])
     if len(smc) < len(spec.htf_columns):
         bias = timeframe_bias(checked_frame(spec.htf, frame, FRAME_COLUMNS), spec.mtf)
         for j, c in enumerate(spec.htf_columns):

@@ -34,6 +34,7 @@ from features.layout import (
     utc,
     utc_ns,
 )
+from features.schema import to_float64
 
 _HOUR = 3600
 _TS = pa.timestamp("ns", tz="UTC")
@@ -75,7 +76,8 @@ def to_offline_table(
     )
     body = features.reset_index(drop=True)
     if VECTOR not in body.columns:
-        body = body.astype(np.float64)
+        # compact columns (features.schema) are read back exactly, "not yet known" -> NaN
+        body = pd.DataFrame(to_float64(body, order="F"), columns=body.columns, copy=False)
     return pd.concat([head, body], axis=1)
 
 

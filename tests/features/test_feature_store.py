@@ -175,15 +175,26 @@ def test_model_inputs_are_unchanged_when_every_price_is_scaled() -> None:
 
 def test_duplicate_model_inputs_are_rejected() -> None:
     with pytest.raises(ValueError, match="appear twice"):
-        model_input_columns(["pd_pos", "x"], ["x"])
+        model_input_columns(["pd_pos", "mtf_rsi"], ["mtf_rsi"])
+
+
+def test_model_inputs_are_selected_by_the_column_schema() -> None:
+    # Arrange: a price level, a ratio, the time column, a timeframe-prefixed MTF column
+    smc, mtf = ["pd_high", "pd_pos", "known_at"], ["h1_bias", "mtf_confluence"]
+    # Act
+    names = model_input_columns(smc, mtf)
+    # Assert
+    assert names == ("pd_pos", "h1_bias", "mtf_confluence")
+    with pytest.raises(KeyError, match="'no_such_column' has no spec"):
+        model_input_columns(["no_such_column"], [])
 
 
 def test_feature_set_fingerprint_changes_with_the_inputs() -> None:
-    base = FeatureSet("5m", (("5m", ("a", "b")),), ("m",))
+    base = FeatureSet("5m", (("5m", ("pd_pos", "pd_zone")),), ("mtf_rsi",))
 
-    changed = FeatureSet("5m", (("5m", ("a", "c")),), ("m",))
+    changed = FeatureSet("5m", (("5m", ("pd_pos", "ob_bull_dist")),), ("mtf_rsi",))
 
-    assert base.model_columns == ("a", "b", "m")
+    assert base.model_columns == ("pd_pos", "pd_zone", "mtf_rsi")
     assert base.model_fingerprint != changed.model_fingerprint
     assert base.views() == {"smc_5m": "5m", "mtf_5m": "5m", "model_5m": "5m"}
 
@@ -653,7 +664,7 @@ def test_backtest_matrix_equals_what_feast_serves(tmp_path: Path) -> None:
     from features.pipeline import mtf_months, smc_months
     from features.tables import features_frame
     from serving.engine.features import FeatureSpec, batch_features
-    from serving.engine.smc_confluence import SMCConfluence
+    from serving.signals import SMCConfluence
 
     # Arrange: the feature assets' steps fill the offline tables of a fresh repo
     symbol, days = SYMBOLS[0], 6
