@@ -270,6 +270,35 @@ def test_mtf_with_its_warmup_equals_the_full_computation() -> None:
     assert len(partial) == 288
 
 
+def test_mtf_months_refuse_smc_rows_that_do_not_cover_the_warm_up() -> None:
+    from features.pipeline import MissingFeatures, mtf_months
+
+    # Arrange: the 1h SMC table lacks its first stored rows
+    candles = by_timeframe(synthetic("ETH/USDT", days=3), TIMEFRAMES)
+    smc = {tf: compute_smc(c, SMCConfig.for_timeframe(tf)) for tf, c in candles.items()}
+
+    def load(
+        tf: Timeframe, start: pd.Timestamp, end: pd.Timestamp
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        c, s = candles[tf.label], smc[tf.label]
+        keep = (c.index >= start) & (c.index < end)
+        return c[keep], s[keep].iloc[1:] if tf.label == "1h" else s[keep]
+
+    months = mtf_months(
+        [START + 2 * DAY],
+        load,
+        symbol="ETH/USDT",
+        trading=BASE,
+        timeframes=[Timeframe.parse(tf) for tf in TIMEFRAMES],
+        config=MTFConfig(),
+        model_columns=(),
+        created=CREATED,
+    )
+    # Act / Assert
+    with pytest.raises(MissingFeatures, match=r"smc_features_1h has 71 rows for the 72 1h candles"):
+        next(months)
+
+
 # ---------------------------------------------------------------- labels, point in time
 
 
