@@ -155,9 +155,12 @@ def bar_values(
     if smc_at.size:
         stream = SMCStream(config)
         smc = [names[j] for j in smc_at]
+        lo, hi = int(smc_at[0]), int(smc_at[-1]) + 1
+        at: slice | np.ndarray = slice(lo, hi) if hi - lo == smc_at.size else smc_at
         for start in range(0, n, chunk_bars):
             rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
-            out[start : start + len(rows), smc_at] = to_float64(rows, smc)
+            # column by column into a column-major block, then one transposing copy
+            out[start : start + len(rows), at] = to_float64(rows, smc, order="F")
     return out
 
 
@@ -205,7 +208,9 @@ def feature_frame(
             htf_candles = resample_candles(candles, spec.htf, base=spec.trading)
         values = np.empty((0, len(spec.htf_columns)))
         if len(htf_candles):
-            htf = htf_candles.join(compute_smc(htf_candles, spec.htf_smc))
+            smc = compute_smc(htf_candles, spec.htf_smc)
+            used = [c for c in (*FRAME_COLUMNS, *spec.htf_columns) if c in smc.columns]
+            htf = pd.concat([htf_candles, smc[list(dict.fromkeys(used))]], axis=1)
             values = htf_values(htf, spec)
         rows = visible_rows(open_ns(candles), spec.trading, open_ns(htf_candles), spec.htf)
         for j in range(values.shape[1]):
