@@ -2,8 +2,8 @@
 
 Thin by design: each asset reads its inputs through resources, calls the pure steps of
 ``features.pipeline`` (month loops, warm-ups) and ``features.feature_store``, writes the rows
-and attaches metadata; the feature suite
-(Great Expectations, ``expectations.features``) runs as blocking asset checks.
+and attaches metadata; the feature suite (Great Expectations, ``expectations.features``) runs
+as blocking asset checks.
 
 - ``smc_features_<tf>`` (day x symbol, like the candles): SMC features from end-of-day
   ``SMCStream`` snapshots, so a new day continues from the previous one and equals a full
