@@ -11,7 +11,6 @@ import warnings
 
 import dagster as dg
 
-from features.candles.schema import Timeframe
 from orchestration.assets.backtests import build_backtest_asset
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
 from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
@@ -34,8 +33,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # Single-run backfills are "beta" in Dagster 1.13; we rely on them deliberately.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     partitions = candle_partitions(settings)
-    base = Timeframe.parse(settings.base_timeframe)
-    targets = sorted({Timeframe.parse(tf) for tf in settings.timeframes} | {base})
+    base = settings.base
+    targets = settings.candle_timeframes
     raw = build_raw_candles_asset(partitions, base)
     candles = build_timeframe_assets(partitions, base, targets)
     candles_job = dg.define_asset_job(

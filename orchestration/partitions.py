@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
 from orchestration.settings import Settings
@@ -10,15 +12,30 @@ DATE = "date"
 SYMBOL = "symbol"
 
 
+def is_live(settings: Settings) -> bool:
+    """Whether candles come from a live exchange (ccxt) and keep arriving every day."""
+    return settings.env == "prod" or settings.source == "ccxt"
+
+
 def candle_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:
-    """Day x symbol partitions; today's (still filling) day is included for hourly ingestion."""
+    """Day x symbol partitions.
+
+    A live exchange's days run to today (still filling) for hourly ingestion; the synthetic
+    market and a file cover the configured history (``start_date`` + ``history_days``), so the
+    UI shows what the main job materialized as complete rather than a sliver of the days since.
+    """
+    start = settings.start_date
+    if is_live(settings):
+        days = dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(), end_offset=1, timezone="UTC"
+        )
+    else:
+        end = start + timedelta(days=settings.history_days)
+        days = dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(), end_date=end.isoformat(), timezone="UTC"
+        )
     return dg.MultiPartitionsDefinition(
-        {
-            DATE: dg.DailyPartitionsDefinition(
-                start_date=settings.start_date.isoformat(), end_offset=1, timezone="UTC"
-            ),
-            SYMBOL: dg.StaticPartitionsDefinition(list(settings.symbols)),
-        }
+        {DATE: days, SYMBOL: dg.StaticPartitionsDefinition(list(settings.symbols))}
     )
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from features.candles.gaps import empty_gaps
 from features.candles.quarantine import QuarantineStore, RawArchive
 from features.candles.resample import resample_candles
-from features.candles.schema import Timeframe
+from features.candles.schema import OHLCV, Timeframe, empty_candles
 from features.candles.sources.base import MarketDataSource
 from features.candles.store.base import CandleStore
 from features.candles.validate import ValidationResult, empty_quarantine, validate_candles
@@ -28,6 +29,9 @@ class IngestReport:
     symbol: str
     timeframe: str
     partition: str
+    ingest: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
     n_received: int
     n_stored: int
     n_quarantined: int
@@ -58,70 +62,71 @@ def ingest_window(
 ) -> IngestReport:
     """Fetch ``[start, end)`` from ``source``; store the valid rows, quarantine the rest.
 
-    The raw rows are archived as received under ``partition`` before anything else, so a
-    validation bug can never lose input; re-running a window replaces that partition's
-    archive, quarantine and candles (idempotent).
+    The raw rows are archived as received before anything else, so a validation bug can never
+    lose input. Raw archive and quarantine are keyed by ``partition`` and the ingest id (a
+    digest of the raw rows): another input for the same window never replaces them, and
+    re-running a window on the same input rewrites the same files and candles (idempotent).
     """
     raw = source.fetch(symbol, timeframe, start, end)
-    archive.write(source.name, symbol, timeframe.label, partition, raw)
-    if raw.empty:  # nothing in this window (yet): an empty day is not an error
-        quarantine.write(source.name, symbol, timeframe.label, partition, empty_quarantine())
-        return IngestReport(
-            source.name,
-            symbol,
-            timeframe.label,
-            partition,
-            0,
-            0,
-            0,
-            0,
-            None,
-            None,
-            empty_gaps(),
-            empty_quarantine(),
-            raw,
-        )
-    result: ValidationResult = validate_candles(raw, timeframe, source=source.name, symbol=symbol)
-    quarantine.write(source.name, symbol, timeframe.label, partition, result.quarantine)
-    valid = result.valid
+    ingest = archive.write(source.name, symbol, timeframe.label, partition, raw)
+    result: ValidationResult | None = (
+        None
+        if raw.empty  # nothing in this window (yet): an empty day is not an error
+        else validate_candles(raw, timeframe, source=source.name, symbol=symbol)
+    )
+    rejected = empty_quarantine() if result is None else result.quarantine
+    quarantine.write(source.name, symbol, timeframe.label, partition, rejected, ingest=ingest)
+    valid = empty_candles() if result is None else result.valid
     stored = store.write(symbol, timeframe, valid) if len(valid) else 0
     return IngestReport(
         source=source.name,
         symbol=symbol,
         timeframe=timeframe.label,
         partition=partition,
-        n_received=result.n_received,
+        ingest=ingest,
+        start=start,
+        end=end,
+        n_received=0 if result is None else result.n_received,
         n_stored=stored,
-        n_quarantined=len(result.quarantine),
-        n_out_of_order=result.n_out_of_order,
+        n_quarantined=len(rejected),
+        n_out_of_order=0 if result is None else result.n_out_of_order,
         first_ts=valid.index[0] if len(valid) else None,
         last_ts=valid.index[-1] if len(valid) else None,
-        gaps=result.gaps,
-        quarantine=result.quarantine,
+        gaps=empty_gaps() if result is None else result.gaps,
+        quarantine=rejected,
         raw=raw,
     )
 
 
-def build_timeframes(
-    store: CandleStore,
-    *,
-    symbol: str,
-    base: Timeframe,
-    targets: Sequence[Timeframe],
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-) -> dict[str, pd.DataFrame]:
-    """Resample the stored base candles in ``[start, end)`` to ``targets`` and store them.
+def sync_timeframes(
+    store: CandleStore, *, symbol: str, base: Timeframe, targets: Sequence[Timeframe]
+) -> dict[str, int]:
+    """Derive every higher timeframe from the stored base candles and store what lags.
 
-    ``start``/``end`` must lie on the grid of the largest target, so that every target period
-    is either wholly inside the window or wholly outside; incomplete last periods are not
-    emitted (and appear once their last base candle is stored).
+    Each target is resampled from all stored base candles (closed periods only) and compared
+    with what the store holds for it; periods that are missing or whose values differ are
+    written. So higher timeframes catch up whatever left them behind: an ingest with
+    resampling off, a process killed between the base commit and resampling, a base window
+    ingested again with corrected rows. Running it again writes nothing.
+
+    Returns:
+        Rows written per target label (the base itself is skipped).
     """
-    candles = store.read(symbol, base, start, end)
-    out: dict[str, pd.DataFrame] = {}
+    candles = store.read(symbol, base)
+    written: dict[str, int] = {}
     for target in targets:
-        frame = candles if target == base else resample_candles(candles, target, base)
-        if target != base and len(frame):
-            store.write(symbol, target, frame)
-        out[target.label] = frame
-    return out
+        if target == base:
+            continue
+        derived = resample_candles(candles, target, base)
+        lagging = _differs(derived, store.read(symbol, target))
+        written[target.label] = (
+            store.write(symbol, target, derived[lagging]) if lagging.any() else 0
+        )
+    return written
+
+
+def _differs(derived: pd.DataFrame, stored: pd.DataFrame) -> np.ndarray:
+    """Mask of ``derived`` rows missing from ``stored`` or stored with other values."""
+    held = stored.reindex(derived.index)[list(OHLCV)].to_numpy()
+    want = derived[list(OHLCV)].to_numpy()
+    return np.asarray(np.isnan(held).any(axis=1) | (held != want).any(axis=1))

@@ -1,13 +1,20 @@
 """Parquet stores for rejected rows (quarantine) and for raw input as received (archive).
 
-Both lay files out as ``root/source=<s>/symbol=<s>/timeframe=<tf>/<partition>.parquet``, with
-each name percent-encoded so that any symbol (``BTC/USDT:USDT``) or partition key
-(``2024-01-01-00:00``) maps to one safe folder or file and back. Writing a partition again
-replaces its file (atomic rename), so re-running a window is idempotent.
+Both lay files out as
+``root/source=<s>/symbol=<s>/timeframe=<tf>/partition=<p>/ingest=<id>.parquet``, with each name
+percent-encoded so that any symbol (``BTC/USDT:USDT``) or partition key (``2024-01-01-00:00``)
+maps to one safe folder or file and back.
+
+An *ingest* is one batch of raw input; its id is a digest of the raw rows as archived
+(``ingest_id``). Evidence is keyed by partition *and* ingest, so no ingest can overwrite
+another's: two different files ingested for one symbol and window (``open-open``) keep both
+raw archives and both quarantines, while ingesting the same content again maps to the same
+files (atomic rename) and duplicates nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -29,7 +36,9 @@ from features.candles.validate import (
 from features.files import replacing
 
 PARTITION = "partition"
+INGEST = "ingest"
 _SUFFIX = ".parquet"
+_DIGEST_CHARS = 16
 _KEYS: tuple[str, ...] = ("source", "symbol", "timeframe")
 _TEXT = pa.string()
 QUARANTINE_SCHEMA = pa.schema(
@@ -56,21 +65,37 @@ def _label(timeframe: Timeframe | str) -> str:
     return Timeframe.parse(timeframe).label
 
 
+def ingest_id(stored: pa.Table) -> str:
+    """Return the id of one ingest: a digest of its archived rows (columns, types, values)."""
+    table = stored.replace_schema_metadata(None).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:_DIGEST_CHARS]
+
+
 class _PartitionedParquet:
-    """Parquet files per source / symbol / timeframe / partition under one root."""
+    """Parquet files per source / symbol / timeframe / partition / ingest under one root."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def path(self, source: str, symbol: str, timeframe: Timeframe | str, partition: str) -> Path:
-        """Return the file that holds one partition."""
+    def folder(self, source: str, symbol: str, timeframe: Timeframe | str, partition: str) -> Path:
+        """Return the folder that holds the ingests of one partition."""
         return (
             self.root
             / f"source={_encode('source', source)}"
             / f"symbol={_encode('symbol', symbol)}"
             / f"timeframe={_encode('timeframe', _label(timeframe))}"
-            / f"{_encode('partition', partition)}{_SUFFIX}"
+            / f"{PARTITION}={_encode('partition', partition)}"
         )
+
+    def path(
+        self, source: str, symbol: str, timeframe: Timeframe | str, partition: str, ingest: str
+    ) -> Path:
+        """Return the file that holds one ingest of one partition."""
+        name = f"{INGEST}={_encode('ingest', ingest)}{_SUFFIX}"
+        return self.folder(source, symbol, timeframe, partition) / name
 
     def _files(
         self,
@@ -78,6 +103,7 @@ class _PartitionedParquet:
         symbol: str | None,
         timeframe: Timeframe | str | None,
         partition: str | None,
+        ingest: str | None = None,
     ) -> Iterator[tuple[dict[str, str], Path]]:
         """Yield ``(keys, path)`` of the stored files matching the filters, sorted."""
         pattern = "/".join(
@@ -85,15 +111,17 @@ class _PartitionedParquet:
                 f"source={'*' if source is None else _encode('source', source)}",
                 f"symbol={'*' if symbol is None else _encode('symbol', symbol)}",
                 f"timeframe={'*' if timeframe is None else _encode('tf', _label(timeframe))}",
-                f"{'*' if partition is None else _encode('partition', partition)}{_SUFFIX}",
+                f"{PARTITION}={'*' if partition is None else _encode('partition', partition)}",
+                f"{INGEST}={'*' if ingest is None else _encode('ingest', ingest)}{_SUFFIX}",
             ]
         )
         if not self.root.is_dir():
             return
+        names = (*_KEYS, PARTITION)
         for path in sorted(self.root.glob(pattern)):
             parts = path.relative_to(self.root).parts
-            keys = {k: unquote(p.split("=", 1)[1]) for k, p in zip(_KEYS, parts, strict=False)}
-            keys[PARTITION] = unquote(path.name.removesuffix(_SUFFIX))
+            keys = {k: unquote(p.split("=", 1)[1]) for k, p in zip(names, parts, strict=False)}
+            keys[INGEST] = unquote(path.name.removesuffix(_SUFFIX).split("=", 1)[1])
             yield keys, path
 
     @staticmethod
@@ -104,11 +132,18 @@ class _PartitionedParquet:
 
     def partitions(self, source: str, symbol: str, timeframe: Timeframe | str) -> list[str]:
         """List the stored partition keys of one source, symbol and timeframe."""
-        return [keys[PARTITION] for keys, _ in self._files(source, symbol, timeframe, None)]
+        keys = {keys[PARTITION] for keys, _ in self._files(source, symbol, timeframe, None)}
+        return sorted(keys)
+
+    def ingests(
+        self, source: str, symbol: str, timeframe: Timeframe | str, partition: str
+    ) -> list[str]:
+        """List the ingest ids stored for one partition."""
+        return [keys[INGEST] for keys, _ in self._files(source, symbol, timeframe, partition)]
 
 
 class QuarantineStore(_PartitionedParquet):
-    """Rejected rows with their reasons, one Parquet file per source/symbol/timeframe/partition."""
+    """Rejected rows with their reasons, one Parquet file per partition and ingest."""
 
     def write(
         self,
@@ -117,17 +152,20 @@ class QuarantineStore(_PartitionedParquet):
         timeframe: Timeframe | str,
         partition: str,
         rows: pd.DataFrame,
+        *,
+        ingest: str,
     ) -> int:
-        """Replace one partition's quarantine with ``rows``; return the rows written.
+        """Replace one ingest's quarantine with ``rows``; return the rows written.
 
-        Writing no rows removes the partition's file: the window now has nothing quarantined.
+        Writing no rows removes that ingest's file (its input has nothing quarantined);
+        other ingests of the partition are left alone.
 
         Raises:
             CandleDataError: ``rows`` lack a quarantine column or belong to another
                 source, symbol or timeframe.
         """
         label = _label(timeframe)
-        path = self.path(source, symbol, label, partition)
+        path = self.path(source, symbol, label, partition, ingest)
         missing = [c for c in QUARANTINE_COLUMNS if c not in rows.columns]
         if missing:
             raise CandleDataError(f"quarantine rows for {path} lack column(s) {missing}")
@@ -145,10 +183,15 @@ class QuarantineStore(_PartitionedParquet):
         self._write_atomic(table, path)
         return len(frame)
 
-    def write_result(self, result: ValidationResult, partition: str) -> int:
-        """Replace one partition's quarantine with a validation result's rejected rows."""
+    def write_result(self, result: ValidationResult, partition: str, *, ingest: str) -> int:
+        """Replace one ingest's quarantine with a validation result's rejected rows."""
         return self.write(
-            result.source, result.symbol, result.timeframe, partition, result.quarantine
+            result.source,
+            result.symbol,
+            result.timeframe,
+            partition,
+            result.quarantine,
+            ingest=ingest,
         )
 
     def read(
@@ -157,23 +200,30 @@ class QuarantineStore(_PartitionedParquet):
         symbol: str | None = None,
         timeframe: Timeframe | str | None = None,
         partition: str | None = None,
+        ingest: str | None = None,
     ) -> pd.DataFrame:
-        """Read quarantined rows, optionally filtered; adds a ``partition`` column.
+        """Read quarantined rows, optionally filtered; adds ``partition`` and ``ingest`` columns.
+
+        A row received again, unchanged, by a later ingest of the same partition (a window
+        fetched again as it grows) is listed once, under the first ingest id in sort order.
 
         Returns:
-            The quarantine columns plus ``partition``, sorted by source, symbol, timeframe,
-            partition and source row; empty (same columns) when nothing matches.
+            The quarantine columns plus ``partition`` and ``ingest``, sorted by source, symbol,
+            timeframe, partition and source row; empty (same columns) when nothing matches.
         """
         frames = [
             pq.read_table(path, schema=QUARANTINE_SCHEMA)
             .to_pandas()
-            .assign(**{PARTITION: keys[PARTITION]})
-            for keys, path in self._files(source, symbol, timeframe, partition)
+            .assign(**{PARTITION: keys[PARTITION], INGEST: keys[INGEST]})
+            for keys, path in self._files(source, symbol, timeframe, partition, ingest)
         ]
         if not frames:
-            return empty_quarantine().assign(**{PARTITION: pd.Series([], dtype=object)})
+            return empty_quarantine().assign(
+                **{PARTITION: pd.Series([], dtype=object), INGEST: pd.Series([], dtype=object)}
+            )
         out = pd.concat(frames, ignore_index=True)
-        order = [*_KEYS, PARTITION, SOURCE_ROW]
+        out = out.drop_duplicates([*QUARANTINE_COLUMNS, PARTITION])
+        order = [*_KEYS, PARTITION, SOURCE_ROW, INGEST]
         return out.sort_values(order, kind="stable").reset_index(drop=True)
 
     def summary(self) -> pd.DataFrame:
@@ -199,7 +249,7 @@ class QuarantineStore(_PartitionedParquet):
 
 
 class RawArchive(_PartitionedParquet):
-    """Raw input as received, one Parquet file per source/symbol/timeframe/partition.
+    """Raw input as received, one Parquet file per source/symbol/timeframe/partition/ingest.
 
     Datetime columns and an integer ``source_row`` are kept as they are (lossless); every other
     column is stored as text (nulls as nulls), so mixed or malformed values survive unchanged
@@ -213,24 +263,30 @@ class RawArchive(_PartitionedParquet):
         timeframe: Timeframe | str,
         partition: str,
         raw: pd.DataFrame,
-    ) -> int:
-        """Replace one partition's archive with ``raw``; return the rows written.
+    ) -> str:
+        """Archive ``raw`` as one ingest of ``partition``; return its ingest id.
 
-        An empty ``raw`` is stored too: it records that the window was fetched and empty.
+        The id is a digest of the archived rows, so the same input archived again lands on
+        the same file (idempotent) and different input never replaces it. An empty ``raw`` is
+        stored too: it records that the window was fetched and empty.
         """
-        path = self.path(source, symbol, timeframe, partition)
+        where = self.folder(source, symbol, timeframe, partition)
         if not isinstance(raw, pd.DataFrame):
-            raise CandleDataError(f"raw input for {path} must be a DataFrame")
+            raise CandleDataError(f"raw input for {where} must be a DataFrame")
         if raw.columns.duplicated().any() or not all(isinstance(c, str) for c in raw.columns):
             raise CandleDataError(
-                f"raw input for {path} needs unique string column names, got {list(raw.columns)}"
+                f"raw input for {where} needs unique string column names, got {list(raw.columns)}"
             )
         stored = pd.DataFrame(
             {name: _archived(name, raw[name]) for name in raw.columns},
             index=pd.RangeIndex(len(raw)),
         )
-        self._write_atomic(pa.Table.from_pandas(stored, preserve_index=False), path)
-        return len(stored)
+        table = pa.Table.from_pandas(stored, preserve_index=False)
+        ingest = ingest_id(table)
+        path = self.path(source, symbol, timeframe, partition, ingest)
+        if not path.is_file():
+            self._write_atomic(table, path)
+        return ingest
 
     def read(
         self,
@@ -238,6 +294,7 @@ class RawArchive(_PartitionedParquet):
         symbol: str,
         timeframe: Timeframe | str,
         partition: str | None = None,
+        ingest: str | None = None,
     ) -> pd.DataFrame:
         """Read archived raw rows.
 
@@ -245,23 +302,37 @@ class RawArchive(_PartitionedParquet):
             source: Source name.
             symbol: Market symbol.
             timeframe: Candle timeframe.
-            partition: One partition, returned exactly as stored; ``None`` reads all
-                partitions in key order with a ``partition`` column added.
+            partition: Only this partition; ``None`` reads all.
+            ingest: With ``partition``, one ingest, returned exactly as stored.
+
+        Returns:
+            One ingest exactly as stored when both ``partition`` and ``ingest`` are given;
+            otherwise every matching ingest in key order with ``partition`` and ``ingest``
+            columns added.
 
         Raises:
-            CandleDataError: The named partition was never archived.
+            CandleDataError: The named partition (or ingest) was never archived.
         """
-        if partition is not None:
-            path = self.path(source, symbol, timeframe, partition)
+        if partition is not None and ingest is not None:
+            path = self.path(source, symbol, timeframe, partition, ingest)
             if not path.is_file():
-                raise CandleDataError(f"no raw archive for partition {partition!r} at {path}")
+                raise CandleDataError(
+                    f"no raw archive for partition {partition!r}, ingest {ingest!r} at {path}"
+                )
             return pq.read_table(path).to_pandas()
         frames = [
-            pq.read_table(path).to_pandas().assign(**{PARTITION: keys[PARTITION]})
-            for keys, path in self._files(source, symbol, timeframe, None)
+            pq.read_table(path)
+            .to_pandas()
+            .assign(**{PARTITION: keys[PARTITION], INGEST: keys[INGEST]})
+            for keys, path in self._files(source, symbol, timeframe, partition, ingest)
         ]
+        if partition is not None and not frames:
+            where = self.folder(source, symbol, timeframe, partition)
+            raise CandleDataError(f"no raw archive for partition {partition!r} at {where}")
         if not frames:
-            return pd.DataFrame({PARTITION: pd.Series([], dtype=object)})
+            return pd.DataFrame(
+                {PARTITION: pd.Series([], dtype=object), INGEST: pd.Series([], dtype=object)}
+            )
         return pd.concat(frames, ignore_index=True)
 
 

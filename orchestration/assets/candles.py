@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from features.candles.ingest import IngestReport, build_timeframes, ingest_window
+from features.candles.ingest import IngestReport, ingest_window, sync_timeframes
 from features.candles.schema import CandleDataError, Timeframe
 from orchestration.checks.candles import (
     GAPS_CHECK,
@@ -93,6 +93,7 @@ def build_raw_candles_asset(
         source, store = market_data.source(), candle_store.store()
         archive, quarantine = app_home.raw_archive(), app_home.quarantine()
         reports: list[IngestReport] = []
+        now = pd.Timestamp.now(tz="UTC")
         for date, symbol in _partitions(context):
             start, end = day_window(date)
             try:
@@ -111,7 +112,7 @@ def build_raw_candles_asset(
                 raise dg.Failure(description=f"{symbol} {date}: {exc}") from exc
             reports.append(report)
         yield _raw_result(reports)
-        yield raw_suite_result(RAW_CANDLES, reports, base)
+        yield raw_suite_result(RAW_CANDLES, reports, base, now=now)
         yield gaps_check_result(RAW_CANDLES, reports)
 
     return raw_candles
@@ -178,26 +179,36 @@ def build_timeframe_assets(
         context: AssetExecutionContext, candle_store: CandleStoreResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         store = candle_store.store()
-        frames: dict[str, dict[str, list[pd.DataFrame]]] = {tf.label: {} for tf in targets}
-        for date, symbol in _partitions(context):
-            start, end = day_window(date)
-            built = build_timeframes(
-                store, symbol=symbol, base=base, targets=targets, start=start, end=end
-            )
-            for label, frame in built.items():
-                frames[label].setdefault(symbol, []).append(frame)
+        pairs = _partitions(context)
+        now = pd.Timestamp.now(tz="UTC")
+        windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
+        for date, symbol in pairs:
+            windows.setdefault(symbol, []).append(day_window(date))
+        repaired: dict[str, int] = dict.fromkeys((tf.label for tf in targets), 0)
+        for symbol in windows:
+            # the whole series, not just this run's days: higher timeframes left behind by an
+            # earlier run (killed after raw_candles, say) catch up here
+            for label, rows in sync_timeframes(
+                store, symbol=symbol, base=base, targets=targets
+            ).items():
+                repaired[label] += rows
         for tf in targets:
-            parts = [f for per_symbol in frames[tf.label].values() for f in per_symbol]
+            frames = {
+                symbol: store.read(symbol, tf, spans[0][0], spans[-1][1])
+                for symbol, spans in windows.items()
+            }
+            parts = [f for f in frames.values() if len(f)]
             frame = pd.concat(parts) if parts else pd.DataFrame()
             key = candles_key(tf)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     "rows": len(frame),
+                    "rows_repaired": repaired.get(tf.label, 0),
                     "span": _span(frame.index.min(), frame.index.max()) if len(frame) else "empty",
                     "preview": dg.MetadataValue.md(markdown_table(frame)),
                 },
             )
-            yield stored_suite_result(key, frames[tf.label], tf)
+            yield stored_suite_result(key, frames, windows, tf, now=now)
 
     return candles

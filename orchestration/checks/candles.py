@@ -17,15 +17,28 @@ SUITE_CHECK = "candle_suite"
 GAPS_CHECK = "gaps"
 
 
+Window = tuple[pd.Timestamp, pd.Timestamp]
+
+
+def expects_candles(
+    start: pd.Timestamp, end: pd.Timestamp, timeframe: Timeframe, now: pd.Timestamp
+) -> bool:
+    """Whether ``[start, end)`` should hold a candle by ``now``: one of its periods has closed."""
+    return start + timeframe.delta <= min(end, now)
+
+
 def _suite_result(
     name: str,
     key: dg.AssetKey,
     frames: Sequence[pd.DataFrame],
     timeframe: Timeframe,
-    extra: dict[str, object] | None = None,
+    empty: Sequence[str],
+    extra: dict[str, object],
 ) -> dg.AssetCheckResult:
-    metadata: dict[str, object] = dict(extra or {})
-    passed = True
+    """Run the suite on each non-empty frame; fail if a window that expected candles has none."""
+    metadata: dict[str, object] = dict(extra)
+    passed = not empty
+    metadata["empty_partitions"] = ", ".join(empty) if empty else "none"
     for i, frame in enumerate(frames):
         if frame.empty:
             continue
@@ -38,36 +51,73 @@ def _suite_result(
         asset_key=key,
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=f"no candles in {len(empty)} partition(s) that expected them"
+        if empty
+        else None,
         metadata=metadata,  # type: ignore[arg-type]
     )
 
 
 def raw_suite_result(
-    key: dg.AssetKey, reports: Sequence[IngestReport], timeframe: Timeframe
+    key: dg.AssetKey, reports: Sequence[IngestReport], timeframe: Timeframe, *, now: pd.Timestamp
 ) -> dg.AssetCheckResult:
-    """Run the suite on the rows as received, one frame per symbol."""
+    """Run the suite on the rows as received, one frame per symbol.
+
+    A window that should hold a closed candle by ``now`` but received none (an unknown
+    symbol, a source that answers nothing) fails the check.
+    """
     by_symbol: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for report in reports:
         if len(report.raw):
             by_symbol[report.symbol].append(parse_raw_candles(report.raw, source=report.source))
     frames = [pd.concat(parts).sort_index(kind="stable") for parts in by_symbol.values()]
+    empty = [
+        f"{r.symbol} {r.partition}"
+        for r in reports
+        if r.n_received == 0
+        and r.start is not None
+        and expects_candles(r.start, r.end if r.end is not None else now, timeframe, now)
+    ]
     quarantined = sum(r.n_quarantined for r in reports)
+    symbols = ", ".join(dict.fromkeys(r.symbol for r in reports))
     return _suite_result(
         SUITE_CHECK,
         key,
         frames,
         timeframe,
-        extra={"symbols": ", ".join(by_symbol), "quarantined_rows": quarantined},
+        empty,
+        extra={"symbols": symbols, "quarantined_rows": quarantined},
     )
 
 
 def stored_suite_result(
-    key: dg.AssetKey, frames_by_symbol: dict[str, list[pd.DataFrame]], timeframe: Timeframe
+    key: dg.AssetKey,
+    frames_by_symbol: dict[str, pd.DataFrame],
+    windows: dict[str, list[Window]],
+    timeframe: Timeframe,
+    *,
+    now: pd.Timestamp,
 ) -> dg.AssetCheckResult:
-    """Run the suite on stored candles of one timeframe, one frame per symbol."""
-    frames = [pd.concat(parts) for parts in frames_by_symbol.values() if parts]
+    """Run the suite on stored candles of one timeframe, one frame per symbol.
+
+    Each ``(start, end)`` window of a symbol that should hold a closed ``timeframe`` candle by
+    ``now`` but holds none fails the check.
+    """
+    empty = []
+    for symbol, spans in windows.items():
+        index = frames_by_symbol[symbol].index
+        for start, end in spans:
+            inside = bool(((index >= start) & (index < end)).any())
+            if not inside and expects_candles(start, end, timeframe, now):
+                empty.append(f"{symbol} {start:%Y-%m-%d}")
+    frames = [frame for frame in frames_by_symbol.values() if len(frame)]
     return _suite_result(
-        SUITE_CHECK, key, frames, timeframe, extra={"symbols": ", ".join(frames_by_symbol)}
+        SUITE_CHECK,
+        key,
+        frames,
+        timeframe,
+        empty,
+        extra={"symbols": ", ".join(frames_by_symbol)},
     )
 
 

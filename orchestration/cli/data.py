@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,56 +13,72 @@ from orchestration.cli.context import load_settings
 from orchestration.cli.errors import user_errors
 from orchestration.cli.ui import console, err_console, when
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 app = typer.Typer()
+
+
+def _partition(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
+    """Name an ingest window by its bounds (``open`` for an open bound)."""
+    return "-".join("open" if t is None else f"{t:%Y%m%dT%H%M}" for t in (start, end))
 
 
 @app.command()
 @user_errors
 def ingest(
-    source: str = typer.Option("synthetic", help="synthetic | file | ccxt"),
-    symbol: list[str] = typer.Option(None, help="Symbol(s), e.g. BTC/USDT (repeatable)."),
-    timeframe: str = typer.Option("5m", help="Base timeframe of the source."),
-    path: Path = typer.Option(None, help="CSV/Parquet file (source=file)."),
-    tz: str = typer.Option("UTC", help="Time zone of naive timestamps in the file (IANA name)."),
-    exchange: str = typer.Option("binance", help="ccxt exchange id, e.g. binance, delta."),
+    source: str = typer.Option(
+        None, help="synthetic | file | ccxt. Default: SMARTMARKET_SOURCE (--path implies file)."
+    ),
+    symbol: list[str] = typer.Option(
+        None, help="Symbol(s), e.g. BTC/USDT (repeatable). Default: SMARTMARKET_SYMBOLS."
+    ),
+    timeframe: str = typer.Option(
+        None, help="Base timeframe of the source. Default: SMARTMARKET_BASE_TIMEFRAME."
+    ),
+    path: Path = typer.Option(None, help="CSV/Parquet file. Default: SMARTMARKET_FILE_PATH."),
+    tz: str = typer.Option(
+        None, help="IANA zone of naive timestamps in the file. Default: SMARTMARKET_FILE_TIMEZONE."
+    ),
+    exchange: str = typer.Option(
+        None, help="ccxt exchange id, e.g. binance, delta. Default: SMARTMARKET_EXCHANGE."
+    ),
     start: str = typer.Option(None, help="Start (UTC date/time). Default: settings, or resume."),
     end: str = typer.Option(None, help="End, exclusive (UTC). Default: start + history days."),
     resample: bool = typer.Option(True, help="Also build the configured timeframes."),
 ) -> None:
-    """Ingest candles into the store: fetch, archive raw, validate, quarantine, resample."""
+    """Ingest candles into the store: fetch, archive raw, validate, quarantine, resample.
+
+    Every option defaults to its setting; an option given on the command line wins. Settings
+    are validated and the store's server reached before anything is stored.
+    """
     import pandas as pd
 
-    from features.candles.ingest import build_timeframes, ingest_window
-    from features.candles.schema import Timeframe
-    from features.candles.sources import make_source
-    from orchestration.resources import build_resources
+    from features.candles.ingest import ingest_window, sync_timeframes
+    from orchestration.resources import build_resources, market_data_resource
+    from orchestration.settings import check_connections
 
-    settings = load_settings()
-    tf = Timeframe.parse(timeframe)
-    options: dict[str, Any]
-    if source == "file":
-        options = {"path": path, "tz": tz, "symbol": symbol[0] if symbol else None}
-    elif source == "ccxt":
-        options = {"exchange": exchange}
-    else:
-        options = {
-            "seed": settings.seed,
-            "symbols": tuple(settings.symbols),
-            "base_timeframe": tf.label,
-        }
-    src = make_source(source, **options)
-    symbols = list(symbol or (src.symbols() if source == "file" else settings.symbols))
+    settings = load_settings(
+        source=source or ("file" if path is not None else None),
+        symbols=list(symbol) if symbol else None,
+        base_timeframe=timeframe,
+        file_path=path,
+        file_timezone=tz,
+        exchange=exchange,
+    )
+    base = settings.base
+    check_connections(settings, needs=("candles",))
+    src = market_data_resource(settings).source()
     resources = build_resources(settings)
     store = resources["candle_store"].store()
     archive, quarantine = resources["app_home"].raw_archive(), resources["app_home"].quarantine()
     default_start = pd.Timestamp(settings.start_date, tz="UTC")
     t0 = pd.Timestamp(start, tz="UTC") if start else None
     t1 = pd.Timestamp(end, tz="UTC") if end else None
-    if source == "synthetic":
+    if settings.source == "synthetic":
         t0 = t0 or default_start
         t1 = t1 or t0 + pd.Timedelta(days=settings.history_days)
-    targets = [Timeframe.parse(x) for x in settings.timeframes if Timeframe.parse(x) >= tf]
-    table = Table(title=f"Ingested from {source}")
+    table = Table(title=f"Ingested from {src.name} ({settings.source}, {base.label})")
     for col in (
         "symbol",
         "received",
@@ -71,6 +87,7 @@ def ingest(
         "out of order",
         "missing bars",
         "span",
+        "higher timeframes written",
     ):
         table.add_column(col)
     with Progress(
@@ -80,15 +97,13 @@ def ingest(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
+        symbols = settings.symbols
         task = progress.add_task("ingesting", total=len(symbols) * (2 if resample else 1))
         for sym in symbols:
             sym_start = t0
-            if source == "ccxt" and t0 is None:
-                last = store.last_timestamp(sym, tf)
-                sym_start = default_start if last is None else last + tf.delta
-            partition = "-".join(
-                "open" if t is None else f"{t:%Y%m%dT%H%M}" for t in (sym_start, t1)
-            )
+            if settings.source == "ccxt" and t0 is None:
+                last = store.last_timestamp(sym, base)
+                sym_start = default_start if last is None else last + base.delta
             progress.update(task, description=f"{sym}: fetching")
             report = ingest_window(
                 src,
@@ -96,18 +111,21 @@ def ingest(
                 archive,
                 quarantine,
                 symbol=sym,
-                timeframe=tf,
+                timeframe=base,
                 start=sym_start,
                 end=t1,
-                partition=partition,
+                partition=_partition(sym_start, t1),
             )
             progress.advance(task)
-            if resample and report.first_ts is not None and report.last_ts is not None:
+            written = "off"
+            if resample:
+                # from what is stored, not from this window: catches up whatever an earlier
+                # run left behind, even when this one received nothing new
                 progress.update(task, description=f"{sym}: resampling")
-                day = pd.Timedelta(days=1)
-                lo = report.first_ts.floor("1D")
-                hi = (report.last_ts + tf.delta).ceil("1D") if report.last_ts else lo + day
-                build_timeframes(store, symbol=sym, base=tf, targets=targets, start=lo, end=hi)
+                counts = sync_timeframes(
+                    store, symbol=sym, base=base, targets=settings.candle_timeframes
+                )
+                written = ", ".join(f"{k}: {v:,}" for k, v in counts.items()) or "none"
                 progress.advance(task)
             table.add_row(
                 sym,
@@ -117,6 +135,7 @@ def ingest(
                 f"{report.n_out_of_order:,}",
                 f"{report.missing_bars:,}",
                 f"{when(report.first_ts)} .. {when(report.last_ts)}",
+                written,
             )
             if report.n_quarantined:
                 reasons = report.quarantine["reason"].value_counts().head(5)
@@ -149,17 +168,20 @@ def quarantine(
 @user_errors
 def candles(
     symbol: str = typer.Option(..., help="Symbol, e.g. BTC/USDT."),
-    timeframe: str = typer.Option("5m", help="Timeframe."),
+    timeframe: str = typer.Option(None, help="Timeframe. Default: SMARTMARKET_BASE_TIMEFRAME."),
     tail: int = typer.Option(5, help="Last rows to show."),
 ) -> None:
     """Show what the store holds for one symbol and timeframe."""
     from features.candles.schema import Timeframe
     from orchestration.resources import build_resources
+    from orchestration.settings import check_connections
 
-    store = build_resources(load_settings())["candle_store"].store()
-    frame = store.read(symbol, Timeframe.parse(timeframe))
+    settings = load_settings()
+    tf = Timeframe.parse(timeframe) if timeframe else settings.base
+    check_connections(settings, needs=("candles",))
+    frame = build_resources(settings)["candle_store"].store().read(symbol, tf)
     if frame.empty:
-        console.print(f"No {timeframe} candles stored for {symbol}.")
+        console.print(f"No {tf.label} candles stored for {symbol}.")
         return
     console.print(f"{len(frame):,} candles, {frame.index[0]} .. {frame.index[-1]}")
     console.print(frame.tail(tail).to_string())

@@ -25,9 +25,11 @@ def run(
 ) -> None:
     """Run the main job: materialize the data assets through Dagster, then summarize."""
     from orchestration.main_job import run_main_job
+    from orchestration.settings import check_connections
 
-    settings = load_settings(home=home)
-    n_days = days or settings.history_days
+    settings = load_settings(home=home, history_days=days)
+    check_connections(settings, needs=("candles", "online_store"))
+    n_days = settings.history_days
     console.print(
         f"Main job: {', '.join(settings.symbols)}, {n_days} days of {settings.base_timeframe} "
         f"from {settings.start_date} (source {settings.source}, store {settings.store})",
@@ -35,11 +37,9 @@ def run(
     )
     if console.is_terminal:
         with console.status("starting the Dagster run ...") as spinner:
-            summary = run_main_job(
-                settings, days=days, echo=_line, status=lambda text: spinner.update(text)
-            )
+            summary = run_main_job(settings, echo=_line, status=lambda text: spinner.update(text))
     else:
-        summary = run_main_job(settings, days=days, echo=_line)
+        summary = run_main_job(settings, echo=_line)
     table = Table(title=f"Candles {summary.start_date} .. {summary.end_date}")
     for col in ("symbol", "timeframe", "rows", "first", "last"):
         table.add_column(col)
@@ -86,9 +86,19 @@ def _show_backtest(record: dict[str, Any]) -> None:
 @app.command("config")
 @user_errors
 def show_config() -> None:
-    """Print the effective settings (secrets masked)."""
-    for key, value in load_settings().model_dump().items():
+    """Print the effective settings (secrets masked) and check the servers they name.
+
+    Bad settings and servers that do not answer are reported as one line each; exit code 2
+    when there is any.
+    """
+    from orchestration.settings import SettingsError, connection_problems
+
+    settings = load_settings()
+    for key, value in settings.model_dump().items():
         console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
+    problems = connection_problems(settings, needs=("candles", "online_store"))
+    if problems:
+        raise SettingsError("; ".join(problems))
 
 
 @app.command("dagster-home")

@@ -41,7 +41,9 @@ class MarketDataResource(dg.ConfigurableResource):
                 "base_timeframe": self.base_timeframe,
             }
         elif self.kind == "file":
-            options = {"path": self.path, "tz": self.timezone}
+            # a file holds one symbol (the settings insist); rows are labelled with it
+            symbol = self.symbols[0] if len(self.symbols) == 1 else None
+            options = {"path": self.path, "tz": self.timezone, "symbol": symbol}
         else:
             options = {"exchange": self.exchange, "api_key": self.api_key, "secret": self.secret}
         return make_source(self.kind, **options)
@@ -76,6 +78,19 @@ class AppHomeResource(dg.ConfigurableResource):
         return QuarantineStore(Path(self.quarantine_root))
 
 
+def market_data_resource(settings: Settings) -> MarketDataResource:
+    """The market-data source that ``settings`` configure (embedded and local runs)."""
+    return MarketDataResource(
+        kind=settings.source,
+        symbols=settings.symbols,
+        seed=settings.seed,
+        base_timeframe=settings.base_timeframe,
+        path=str(settings.file_path) if settings.file_path else None,
+        timezone=settings.file_timezone,
+        exchange=settings.exchange,
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, Any]:
     """Return the resource set for ``settings.env`` (``local`` or ``prod``)."""
     home = AppHomeResource(
@@ -102,15 +117,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             "app_home": home,
         }
     return {
-        "market_data": MarketDataResource(
-            kind=settings.source,
-            symbols=settings.symbols,
-            seed=settings.seed,
-            base_timeframe=settings.base_timeframe,
-            path=str(settings.file_path) if settings.file_path else None,
-            timezone=settings.file_timezone,
-            exchange=settings.exchange,
-        ),
+        "market_data": market_data_resource(settings),
         "candle_store": CandleStoreResource(
             kind=settings.store,
             root=str(settings.candles_dir),

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 
 from features.candles.schema import OHLCV, Timeframe
-from serving.backtest.live import LiveRunner, PaperBroker, SimClock
 from serving.backtest.result import BacktestResult
+from serving.brokers.paper import PaperBroker
 from serving.engine.config import BacktestConfig
 from serving.engine.features import open_ns
 from serving.engine.strategy import Strategy
+from serving.runtime.clock import SimClock
+from serving.runtime.runner import LiveRunner
 
 
 def run_reference(

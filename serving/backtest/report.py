@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from serving.engine.metrics import drawdown, json_ready
 MAX_POINTS = 4000
 CHART_BARS = 400
 MAX_ZONES = 60
+HEATMAP_ROW_PX = 40
+HEATMAP_MARGIN = (60, 50)  # top (title), bottom (month axis) in pixels
 ZONE_COLORS = {
     "order_block": ("rgba(46,160,67,0.18)", "rgba(218,54,51,0.18)"),
     "fvg": ("rgba(56,139,253,0.16)", "rgba(163,113,247,0.16)"),
@@ -109,18 +112,7 @@ def _figures(
     figs.append(fig)
     monthly = evaluation.metrics.get("monthly_returns", {})
     if monthly:
-        months = pd.Series(monthly)
-        years = sorted({k[:4] for k in months.index})
-        z = [[months.get(f"{y}-{m:02d}", np.nan) for m in range(1, 13)] for y in years]
-        text = [[("" if not np.isfinite(v) else f"{v:.1%}") for v in row] for row in z]
-        fig = go.Figure(
-            go.Heatmap(
-                z=z, x=[f"{m:02d}" for m in range(1, 13)], y=years, text=text,
-                texttemplate="%{text}", colorscale="RdYlGn", zmid=0.0,
-            )
-        )  # fmt: skip
-        fig.update_layout(title="Monthly returns", height=120 + 40 * len(years))
-        figs.append(fig)
+        figs.append(monthly_heatmap(monthly))
     if evaluation.random is not None and evaluation.random.total_returns.size:
         fig = go.Figure(go.Histogram(x=evaluation.random.total_returns, nbinsx=40, name="random"))
         total = evaluation.metrics["total_return"]
@@ -143,13 +135,38 @@ def _figures(
     return figs
 
 
+def monthly_heatmap(monthly: Mapping[str, float]) -> Any:
+    """Return the monthly-returns heatmap: a row per year, ``HEATMAP_ROW_PX`` pixels each."""
+    import plotly.graph_objects as go
+
+    months = pd.Series(monthly, dtype=np.float64)
+    years = sorted({k[:4] for k in months.index})
+    z = [[months.get(f"{y}-{m:02d}", np.nan) for m in range(1, 13)] for y in years]
+    text = [[("" if not np.isfinite(v) else f"{v:.1%}") for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=[f"{m:02d}" for m in range(1, 13)], y=years, text=text,
+            texttemplate="%{text}", colorscale="RdYlGn", zmid=0.0, xgap=1, ygap=1,
+        )
+    )  # fmt: skip
+    top, bottom = HEATMAP_MARGIN
+    fig.update_layout(
+        title="Monthly returns",
+        height=top + bottom + HEATMAP_ROW_PX * len(years),
+        margin={"t": top, "b": bottom},
+        xaxis={"type": "category", "title": "month"},
+        yaxis={"type": "category", "autorange": "reversed"},
+    )
+    return fig
+
+
 def _trades_chart(result: BacktestResult, candles: pd.DataFrame, zones: pd.DataFrame | None) -> Any:
     import plotly.graph_objects as go
 
     trades = result.trades
     end = len(candles)
     if len(trades):
-        last_exit = candles.index.searchsorted(trades["exit_ts"].iloc[-1])
+        last_exit = candles.index.searchsorted(trades["exit_bar"].iloc[-1])
         end = min(len(candles), int(last_exit) + CHART_BARS // 4)
     lo = max(0, end - CHART_BARS)
     window = candles.iloc[lo:end]
@@ -164,7 +181,7 @@ def _trades_chart(result: BacktestResult, candles: pd.DataFrame, zones: pd.DataF
         shapes += _zone_shapes(zones, window.index[0], window.index[-1])
     if len(window) and len(trades):
         inside = trades[
-            (trades["entry_ts"] >= window.index[0]) & (trades["entry_ts"] <= window.index[-1])
+            (trades["entry_bar"] >= window.index[0]) & (trades["entry_bar"] <= window.index[-1])
         ]
         for side, symbol, color in (
             ("long", "triangle-up", "green"),
@@ -172,18 +189,18 @@ def _trades_chart(result: BacktestResult, candles: pd.DataFrame, zones: pd.DataF
         ):
             rows = inside[inside["direction"] == side]
             fig.add_scatter(
-                x=rows["entry_ts"], y=rows["entry_price"], mode="markers", name=f"{side} entry",
+                x=rows["entry_bar"], y=rows["entry_price"], mode="markers", name=f"{side} entry",
                 marker={"symbol": symbol, "size": 11, "color": color},
             )  # fmt: skip
         fig.add_scatter(
-            x=inside["exit_ts"], y=inside["exit_price"], mode="markers", name="exit",
+            x=inside["exit_bar"], y=inside["exit_price"], mode="markers", name="exit",
             marker={"symbol": "x", "size": 9, "color": "black"},
         )  # fmt: skip
         for t in inside.itertuples():
             for level, dash in ((t.stop, "dot"), (t.target, "dash")):
                 shapes.append(
                     {
-                        "type": "line", "x0": t.entry_ts, "x1": t.exit_ts, "y0": level,
+                        "type": "line", "x0": t.entry_bar, "x1": t.exit_bar, "y0": level,
                         "y1": level, "line": {"dash": dash, "width": 1, "color": "gray"},
                     }
                 )  # fmt: skip
@@ -239,7 +256,7 @@ def render_html(
     )
     events = result.events.head(30)
     event_rows = "".join(
-        f"<li>{e.ts:%Y-%m-%d %H:%M}: {html.escape(str(e.reason))}</li>" for e in events.itertuples()
+        f"<li>{e.at:%Y-%m-%d %H:%M}: {html.escape(str(e.reason))}</li>" for e in events.itertuples()
     )
     parts = []
     for k, fig in enumerate(_figures(result, evaluation, candles, zones)):

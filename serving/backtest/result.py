@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from features.candles.schema import Timeframe
-from serving.engine import layout as L
 from serving.engine import records
 from serving.engine.simulate import EngineLogs
 
@@ -68,14 +67,14 @@ class BacktestResult:
     @property
     def fees_paid(self) -> float:
         """Fees paid over the run."""
-        return float(self.acct[L.A_FEES])
+        return records.account_totals(self.acct)["fees_paid"]
 
     @property
     def funding_paid(self) -> float:
         """Funding paid over the run (negative: received)."""
-        return float(self.acct[L.A_FUNDING])
+        return records.account_totals(self.acct)["funding_paid"]
 
     @property
     def turnover(self) -> float:
         """Traded notional over the run."""
-        return float(self.acct[L.A_TURNOVER])
+        return records.account_totals(self.acct)["turnover"]

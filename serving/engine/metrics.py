@@ -134,7 +134,7 @@ def trade_metrics(trades: pd.DataFrame) -> dict[str, float]:
     wins, losses = net[net > 0], net[net <= 0]
     gross_loss = -float(losses.sum())
     r = trades["r_multiple"].to_numpy(np.float64)
-    held = (trades["exit_ts"] - trades["entry_ts"]) if "exit_ts" in trades else pd.Series([])
+    held = (trades["exit_bar"] - trades["entry_bar"]) if "exit_bar" in trades else pd.Series([])
     return {
         "n_trades": int(n),
         "win_rate": float(len(wins) / n),

@@ -108,7 +108,11 @@ def apply_fills(
     closed: np.ndarray,
     p: np.ndarray,
 ) -> None:
-    """Book the exchange's fills: cash, fees, the trade slots; log trades that finish."""
+    """Book the exchange's fills: cash, fees, the trade slots; log trades that finish.
+
+    An entry filled in parts (a venue's partial fills) opens the trade at its first part; each
+    further part adds to the quantity at the volume-weighted entry price.
+    """
     for r in range(nf):
         f = fills[r]
         side = f[L.F_SIDE]
@@ -122,12 +126,18 @@ def apply_fills(
         t[L.T_FEES] += fee
         kind = int(f[L.F_KIND])
         if kind == L.K_ENTRY:
-            t[L.T_STATE] = L.STATE_OPEN
-            t[L.T_ENTRY_TS] = f[L.F_TS]
-            t[L.T_ENTRY_PRICE] = price
-            t[L.T_QTY] = qty
-            t[L.T_QTY0] = qty
-            t[L.T_RISK] = qty * abs(price - t[L.T_STOP0])
+            if t[L.T_STATE] == L.STATE_OPEN:  # a further partial fill of the entry order
+                q0 = t[L.T_QTY0]
+                t[L.T_ENTRY_PRICE] = (t[L.T_ENTRY_PRICE] * q0 + price * qty) / (q0 + qty)
+                t[L.T_QTY] += qty
+                t[L.T_QTY0] = q0 + qty
+            else:
+                t[L.T_STATE] = L.STATE_OPEN
+                t[L.T_ENTRY_TS] = f[L.F_TS]
+                t[L.T_ENTRY_PRICE] = price
+                t[L.T_QTY] = qty
+                t[L.T_QTY0] = qty
+            t[L.T_RISK] = t[L.T_QTY0] * abs(t[L.T_ENTRY_PRICE] - t[L.T_STOP0])
             continue
         gross = t[L.T_DIR] * (price - t[L.T_ENTRY_PRICE]) * qty
         t[L.T_GROSS] += gross

@@ -19,9 +19,10 @@ def _names(codes: pd.Series, names: tuple[str, ...]) -> pd.Series:
 
 
 def orders_frame(rows: np.ndarray) -> pd.DataFrame:
-    """Return the order requests as a frame (``ts`` = close time of the deciding bar)."""
+    """Return the order requests as a frame (``decided_at``: close time of the deciding bar)."""
     frame = pd.DataFrame(rows.reshape(-1, L.NR), columns=list(L.REQUEST_FIELDS))
     frame["ts"] = _times(frame["ts"])
+    frame = frame.rename(columns={"ts": "decided_at"})
     frame["action"] = _names(frame["action"], L.ACTIONS)
     frame["order_type"] = _names(frame["order_type"], L.ORDER_TYPES)
     for col in ("request_id", "trade_id", "slot", "direction"):
@@ -30,9 +31,10 @@ def orders_frame(rows: np.ndarray) -> pd.DataFrame:
 
 
 def fills_frame(rows: np.ndarray) -> pd.DataFrame:
-    """Return the fills as a frame (``ts`` = open time of the bar the fill happened in)."""
+    """Return the fills as a frame (``bar``: open time of the bar the fill happened in)."""
     frame = pd.DataFrame(rows.reshape(-1, L.NF), columns=list(L.FILL_FIELDS))
     frame["ts"] = _times(frame["ts"])
+    frame = frame.rename(columns={"ts": "bar"})
     frame["kind"] = _names(frame["kind"], L.FILL_KINDS)
     for col in ("trade_id", "slot", "side"):
         frame[col] = frame[col].astype("int64")
@@ -42,11 +44,23 @@ def fills_frame(rows: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+TRADE_TIMES = {"signal_ts": "decided_at", "entry_ts": "entry_bar", "exit_ts": "exit_bar"}
+"""The closed-trade row's times and their names in the frame (and ``trades.csv``):
+
+- ``decided_at``: close time of the signal bar, when the engine decided and sent the entry;
+- ``entry_bar``: open time of the bar the entry filled in. A market entry fills at that bar's
+  open, the very instant of ``decided_at`` (the next bar opens when the signal bar closes) but
+  at the next bar's open price; a limit or stop entry fills later inside that bar or a later one;
+- ``exit_bar``: open time of the bar the last exit filled in.
+"""
+
+
 def trades_frame(rows: np.ndarray) -> pd.DataFrame:
-    """Return the closed trades as a frame (entry/exit times are the fill bars' open times)."""
+    """Return the closed trades as a frame, times named as in :data:`TRADE_TIMES`."""
     frame = pd.DataFrame(rows.reshape(-1, L.NTR), columns=list(L.TRADE_FIELDS))
-    for col in ("signal_ts", "entry_ts", "exit_ts"):
+    for col in TRADE_TIMES:
         frame[col] = _times(frame[col])
+    frame = frame.rename(columns=TRADE_TIMES)
     frame["exit_kind"] = _names(frame["exit_kind"], L.FILL_KINDS)
     frame["direction"] = frame["direction"].astype("int64").map({1: "long", -1: "short"})
     for col in ("trade_id", "take_profits_hit", "factors"):
@@ -55,14 +69,14 @@ def trades_frame(rows: np.ndarray) -> pd.DataFrame:
 
 
 def events_frame(rows: np.ndarray) -> pd.DataFrame:
-    """Return the protection events with a sentence saying why each fired."""
+    """Return the protection events (``at``: close time of the bar that fired it), with why."""
     rows = rows.reshape(-1, L.NE)
     frame = pd.DataFrame(rows, columns=list(L.EVENT_FIELDS))
     frame["reason"] = [describe_event(r) for r in rows]
     frame["ts"] = _times(frame["ts"])
     frame["until"] = _times(frame["until"])
     frame["protection"] = _names(frame["code"], L.REASONS)
-    return frame.drop(columns="code")
+    return frame.drop(columns="code").rename(columns={"ts": "at"})
 
 
 def blocked_counts(acct: np.ndarray) -> dict[str, int]:
@@ -71,4 +85,13 @@ def blocked_counts(acct: np.ndarray) -> dict[str, int]:
         L.REASONS[k]: int(acct[L.A_BLOCKED + k])
         for k in range(1, len(L.REASONS))
         if acct[L.A_BLOCKED + k] > 0
+    }
+
+
+def account_totals(acct: np.ndarray) -> dict[str, float]:
+    """Return the account's running totals: fees and funding paid, traded notional."""
+    return {
+        "fees_paid": float(acct[L.A_FEES]),
+        "funding_paid": float(acct[L.A_FUNDING]),
+        "turnover": float(acct[L.A_TURNOVER]),
     }

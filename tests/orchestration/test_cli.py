@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.candles.quarantine import QuarantineStore, RawArchive
+from features.candles.schema import Timeframe
+from features.candles.sources import CcxtSource
+from features.candles.store import ParquetCandleStore
 from orchestration.cli import app
+from orchestration.settings import LADDER
+from tests.features.candles.fake_exchange import MINUTE_MS, FakeExchange
+from tests.features.candles.fake_exchange import candles as fake_candles
 
 runner = CliRunner()
 GOOD = "2024-03-01T00:00:00Z,100,101,99,100.5,10\n2024-03-01T00:05:00Z,100.5,102,100,101,11\n"
@@ -131,3 +138,257 @@ def test_run_backtests_the_candles_the_job_stored(
     trades = pd.read_csv(Path(record["report"]).parent / "trades.csv")
     assert len(trades) > 0
     assert trades["entry_price"].between(scaled["low"].min(), scaled["high"].max()).all()
+
+
+# --- issue 9: evidence of every ingest is kept ----------------------------------------------
+
+
+def _quarantined_rows(home: Path) -> pd.DataFrame:
+    return QuarantineStore(home / "quarantine").read()
+
+
+def test_two_files_of_one_symbol_keep_both_raw_archives_and_quarantines(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    bad = _write(tmp_path, HEADER + GOOD + "2024-03-01T00:10:00Z,101,abc,100,101,3\n", "bad.csv")
+    ragged = _write(
+        tmp_path,
+        HEADER
+        + "2024-03-02T00:00:00Z,100,101,99,100.5,10\n"
+        + "2024-03-02T00:05:00Z,100,99,101,100,10\n"  # high < low
+        + "2024-03-02T00:10:00Z,100,102,99,101,-3\n",  # negative volume
+        "ragged.csv",
+    )
+
+    assert _ingest_file(bad).exit_code == 0
+    assert _ingest_file(ragged).exit_code == 0
+    shown = runner.invoke(app, ["quarantine"])
+
+    raw = RawArchive(home / "raw").read("file", "BTC/USDT", "5m")
+    assert raw.groupby("ingest").size().sort_values().tolist() == [3, 3]
+    assert len(raw["ingest"].unique()) == 2
+    rows = _quarantined_rows(home)
+    assert len(rows) == 3
+    assert rows["ingest"].nunique() == 2
+    assert "3 quarantined rows" in shown.output
+    assert "non-numeric high" in shown.output
+    assert "negative volume" in shown.output
+
+
+def test_ingesting_the_same_file_again_duplicates_no_evidence(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    bad = _write(tmp_path, HEADER + GOOD + "2024-03-01T00:10:00Z,101,abc,100,101,3\n", "bad.csv")
+
+    _ingest_file(bad)
+    again = _ingest_file(bad)
+
+    assert again.exit_code == 0
+    assert len(RawArchive(home / "raw").read("file", "BTC/USDT", "5m")) == 3
+    assert len(_quarantined_rows(home)) == 1
+
+
+# --- issue 9: higher timeframes catch up with the base ---------------------------------------
+
+
+def _stored(home: Path, symbol: str = "BTC/USDT") -> dict[str, int]:
+    store = ParquetCandleStore(home / "candles")
+    return {tf: len(store.read(symbol, Timeframe.parse(tf))) for tf in LADDER}
+
+
+SYNTHETIC_DAY = ["ingest", "--symbol", "BTC/USDT", "--start", "2024-03-01", "--end", "2024-03-02"]
+FULL_DAY = {"5m": 288, "15m": 96, "1h": 24, "4h": 6, "1d": 1}
+
+
+def test_a_plain_ingest_builds_what_no_resample_left_out(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert runner.invoke(app, [*SYNTHETIC_DAY, "--no-resample"]).exit_code == 0
+    assert _stored(home) == {"5m": 288, "15m": 0, "1h": 0, "4h": 0, "1d": 0}
+
+    result = runner.invoke(app, SYNTHETIC_DAY)
+
+    assert result.exit_code == 0, result.output
+    assert _stored(home) == FULL_DAY
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+def test_higher_timeframes_catch_up_after_a_kill_between_base_and_resampling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import features.candles.ingest as ingest_module
+
+    home = tmp_path / "home"
+    real = ingest_module.sync_timeframes
+
+    def killed(*args: object, **kwargs: object) -> dict[str, int]:
+        raise _Killed
+
+    monkeypatch.setattr(ingest_module, "sync_timeframes", killed)
+    with pytest.raises(_Killed):
+        runner.invoke(app, SYNTHETIC_DAY)
+    assert _stored(home)["5m"] == 288
+    assert _stored(home)["1h"] == 0
+    monkeypatch.setattr(ingest_module, "sync_timeframes", real)
+
+    result = runner.invoke(app, SYNTHETIC_DAY)
+
+    assert result.exit_code == 0, result.output
+    assert _stored(home) == FULL_DAY
+
+
+def _fake_ccxt(monkeypatch: pytest.MonkeyPatch, exchange: FakeExchange) -> None:
+    """Make every ccxt exchange id build ``exchange`` (no network)."""
+
+    def from_id(cls: type, exchange_id: str, options: object = None, **kwargs: object) -> object:
+        kept = {k: v for k, v in kwargs.items() if k not in ("api_key", "secret")}
+        return CcxtSource(exchange, name=exchange_id, **kept)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CcxtSource, "from_id", classmethod(from_id))
+
+
+def test_a_resumed_ccxt_ingest_receiving_nothing_repairs_higher_timeframes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    book = {"BTC/USDT": fake_candles("2024-03-01", 288, 5 * MINUTE_MS)}
+    _fake_ccxt(monkeypatch, FakeExchange(book, page_size=500))
+    monkeypatch.setenv("SMARTMARKET_START_DATE", "2024-03-01")
+    ccxt = ["ingest", "--source", "ccxt", "--exchange", "fakex", "--symbol", "BTC/USDT"]
+    assert runner.invoke(app, [*ccxt, "--no-resample"]).exit_code == 0
+    assert _stored(home)["1h"] == 0
+
+    result = runner.invoke(app, ccxt)
+
+    assert result.exit_code == 0, result.output
+    assert "│ 0 " in result.output  # the resumed fetch received nothing new
+    assert _stored(home) == FULL_DAY
+
+
+# --- issue 9: bad settings are one line naming the setting, exit 2, nothing stored -----------
+
+
+def _nothing_stored(home: Path) -> bool:
+    return not any((home / part).exists() for part in ("candles", "raw", "quarantine"))
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+CLOSED_PORT_DSN = "postgresql://postgres@127.0.0.1:9/nothing"
+
+BAD_SETTINGS = [
+    ({"SMARTMARKET_STORE": "postgres"}, "SMARTMARKET_PG_DSN", "needs a DSN"),
+    (
+        {"SMARTMARKET_STORE": "postgres", "SMARTMARKET_PG_DSN": CLOSED_PORT_DSN},
+        "SMARTMARKET_PG_DSN",
+        "cannot connect to PostgreSQL at 127.0.0.1:9/nothing",
+    ),
+    ({"SMARTMARKET_SYMBOLS": ""}, "SMARTMARKET_SYMBOLS", "no symbols"),
+    ({"SMARTMARKET_SYMBOLS": "garbage"}, "SMARTMARKET_SYMBOLS", "'garbage' not shaped like"),
+    ({"SMARTMARKET_SOURCE": "file"}, "SMARTMARKET_FILE_PATH", "needs the path"),
+    ({"SMARTMARKET_FILE_TIMEZONE": "Mars/Base"}, "SMARTMARKET_FILE_TIMEZONE", "'Mars/Base'"),
+    ({"SMARTMARKET_TIMEFRAMES": "5m,7m"}, "SMARTMARKET_TIMEFRAMES", "7m does not divide a day"),
+    ({"SMARTMARKET_TIMEFRAMES": "15m,1h,1w"}, "SMARTMARKET_TIMEFRAMES", "1w does not divide"),
+    ({"SMARTMARKET_BASE_TIMEFRAME": "15m", "SMARTMARKET_TIMEFRAMES": "5m,1h"}, "TIMEFRAMES", "5m"),
+]
+
+
+@pytest.mark.parametrize(("env", "setting", "message"), BAD_SETTINGS)
+def test_bad_settings_stop_ingest_with_one_line_before_anything_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], setting: str, message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    result = runner.invoke(app, ["ingest", "--start", "2024-03-01", "--end", "2024-03-02"])
+
+    assert result.exit_code == 2
+    line = _one_line(result.output)
+    assert setting in line
+    assert message in line
+    assert _nothing_stored(tmp_path / "home")
+
+
+@pytest.mark.parametrize(("env", "setting", "message"), BAD_SETTINGS)
+def test_config_reports_the_same_problems(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], setting: str, message: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    result = runner.invoke(app, ["config"])
+
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert setting in errors[0]
+    assert message in errors[0]
+
+
+def test_config_of_good_settings_exits_0() -> None:
+    result = runner.invoke(app, ["config"])
+
+    assert result.exit_code == 0
+    assert "SMARTMARKET_SOURCE=synthetic" in result.output
+    assert "error" not in result.output
+
+
+# --- issue 9: ingest follows the settings; an explicit option wins --------------------------
+
+
+def test_ingest_follows_the_configured_source_exchange_and_base_timeframe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    exchange = FakeExchange(
+        {"BTC/USDT:USDT": fake_candles("2024-03-01", 8, 15 * MINUTE_MS)}, page_size=100
+    )
+    _fake_ccxt(monkeypatch, exchange)
+    for key, value in {
+        "SOURCE": "ccxt",
+        "EXCHANGE": "delta",
+        "BASE_TIMEFRAME": "15m",
+        "SYMBOLS": "BTC/USDT:USDT",
+        "START_DATE": "2024-03-01",
+    }.items():
+        monkeypatch.setenv(f"SMARTMARKET_{key}", value)
+
+    result = runner.invoke(app, ["ingest", "--end", "2024-03-01T02:00"])
+
+    assert result.exit_code == 0, result.output
+    assert "delta" in result.output
+    assert {(symbol, tf) for symbol, tf, _, _ in exchange.calls} == {("BTC/USDT:USDT", "15m")}
+    store = ParquetCandleStore(home / "candles")
+    assert len(store.read("BTC/USDT:USDT", Timeframe.parse("15m"))) == 8
+    assert len(store.read("BTC/USDT:USDT", Timeframe.parse("1h"))) == 2
+    assert store.read("BTC/USDT:USDT", Timeframe.parse("5m")).empty
+
+
+def test_explicit_options_win_over_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    exchange = FakeExchange({}, page_size=100)
+    _fake_ccxt(monkeypatch, exchange)
+    for key, value in {"SOURCE": "ccxt", "EXCHANGE": "delta", "BASE_TIMEFRAME": "15m"}.items():
+        monkeypatch.setenv(f"SMARTMARKET_{key}", value)
+
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--source",
+            "synthetic",
+            "--timeframe",
+            "5m",
+            *("--symbol", "ETH/USDT", "--start", "2024-03-01", "--end", "2024-03-02"),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert exchange.calls == []
+    assert _stored(home, "ETH/USDT") == FULL_DAY

@@ -9,10 +9,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from features.candles.schema import Timeframe
+from features.candles.schema import Timeframe, empty_candles
 from orchestration.assets.candles import RAW_CANDLES, candles_key
+from orchestration.checks.candles import stored_suite_result
 from orchestration.definitions import AUTOMATION_SENSOR, CANDLES_JOB, MAIN_JOB, build_definitions
-from orchestration.partitions import partition_range_tags
+from orchestration.partitions import candle_partitions, partition_range_tags
 from orchestration.resources import build_resources
 from orchestration.schedules import hourly_dates
 from orchestration.settings import Settings
@@ -187,6 +188,77 @@ def test_hourly_schedule_refreshes_today_and_the_just_closed_day(
     )
 
 
+def test_a_partition_that_got_no_candles_fails_the_checks(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    path = tmp_path / "btc.csv"  # candles of another day than the partition's
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n2024-02-01T00:00:00Z,100,101,99,100.5,10\n"
+    )
+    settings = Settings(
+        _env_file=None,
+        home=tmp_path / "home",
+        source="file",
+        file_path=path,
+        symbols=["BTC/USDT"],
+        start_date=dt.date(2024, 3, 1),
+        history_days=1,
+    )
+    job = build_definitions(settings).resolve_job_def(CANDLES_JOB)
+
+    result = job.execute_in_process(
+        instance=instance, partition_key=_key("2024-03-01", "BTC/USDT"), raise_on_error=False
+    )
+
+    suite = [e for e in result.get_asset_check_evaluations() if e.check_name == "candle_suite"]
+    assert [(e.asset_key, e.passed) for e in suite] == [(RAW_CANDLES, False)]
+    assert suite[0].metadata["empty_partitions"].value == "BTC/USDT 2024-03-01"
+
+
+def test_stored_check_fails_a_window_that_should_hold_a_candle_but_holds_none() -> None:
+    day = (pd.Timestamp("2024-03-01", tz="UTC"), pd.Timestamp("2024-03-02", tz="UTC"))
+
+    result = stored_suite_result(
+        candles_key(Timeframe.parse("1d")),
+        {"BTC/USDT": empty_candles()},
+        {"BTC/USDT": [day]},
+        Timeframe.parse("1d"),
+        now=pd.Timestamp("2024-03-05", tz="UTC"),
+    )
+    not_yet = stored_suite_result(
+        candles_key(Timeframe.parse("1d")),
+        {"BTC/USDT": empty_candles()},
+        {"BTC/USDT": [day]},
+        Timeframe.parse("1d"),
+        now=pd.Timestamp("2024-03-01T12:00", tz="UTC"),  # the day has not closed yet
+    )
+
+    assert not result.passed
+    assert result.metadata["empty_partitions"].value == "BTC/USDT 2024-03-01"
+    assert not_yet.passed
+
+
+def test_candles_asset_repairs_higher_timeframes_an_earlier_run_left_behind(
+    settings: Settings, instance: dg.DagsterInstance
+) -> None:
+    job = build_definitions(settings).resolve_job_def(CANDLES_JOB)
+    store = build_resources(settings)["candle_store"].store()
+    raw_only = job.execute_in_process(
+        instance=instance,
+        partition_key=_key("2024-03-01", "BTC/USDT"),
+        asset_selection=[RAW_CANDLES],
+    )
+    assert raw_only.success  # killed before the candles asset: base stored, nothing above it
+    assert store.read("BTC/USDT", Timeframe.parse("1h")).empty
+
+    result = job.execute_in_process(instance=instance, partition_key=_key("2024-03-02", "BTC/USDT"))
+
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert len(store.read("BTC/USDT", Timeframe.parse("1h"))) == 48  # both days
+    assert len(store.read("BTC/USDT", Timeframe.parse("1d"))) == 2
+
+
 def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Settings) -> None:
     defs = build_definitions(settings)
 
@@ -197,3 +269,14 @@ def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Se
         defs.resolve_asset_graph().get_all_asset_keys()
     )
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_offline_partitions_end_with_the_configured_history(settings: Settings) -> None:
+    offline = settings.model_copy(update={"history_days": 7})
+    live = settings.model_copy(update={"source": "ccxt"})
+
+    offline_days = candle_partitions(offline).get_partition_keys()
+    live_days = candle_partitions(live).get_partition_keys()
+
+    assert len(offline_days) == 7 * len(settings.symbols)  # all filled after `run --days 7`
+    assert len(live_days) > len(offline_days)  # a live exchange's days run to today

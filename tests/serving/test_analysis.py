@@ -61,7 +61,7 @@ def test_the_entry_signal_at_a_backtest_trades_bar_is_that_trade(
     # Arrange: the candles as they stood when the trade was decided
     market, trades = traded
     trade = trades.iloc[len(trades) // 2]
-    known = market.loc[: trade.signal_ts - pd.Timedelta(minutes=5)]
+    known = market.loc[: trade.decided_at - pd.Timedelta(minutes=5)]
 
     # Act
     answer = analyze_multi_timeframe(
@@ -84,7 +84,7 @@ def test_no_entry_signal_where_the_rule_does_not_enter(
     # Arrange: the bar before a trade's signal bar (the rule entered one bar later)
     market, trades = traded
     trade = trades.iloc[0]
-    known = market.loc[: trade.signal_ts - pd.Timedelta(minutes=10)]
+    known = market.loc[: trade.decided_at - pd.Timedelta(minutes=10)]
     assert last_signal(known, "5m", "BTC/USDT", ACTIVE).type == "NONE"
 
     # Act

@@ -58,7 +58,7 @@ def test_exit_intent_closes_at_the_next_open_not_at_the_signal_close() -> None:
     exit_fill = result.fills.iloc[-1]
     assert exit_fill["kind"] == "close"
     assert exit_fill["price"] == 100.3  # bar 3's open, not bar 2's close (100.4)
-    assert exit_fill["ts"] == result.index[3]
+    assert exit_fill["bar"] == result.index[3]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,8 @@ def test_unfilled_limit_entry_is_cancelled_after_its_timeout() -> None:
     actions = result.orders["action"].tolist()
     assert actions == ["new", "cancel"]
     assert result.orders["price"].iloc[0] == 99.5
-    assert result.orders["ts"].iloc[1] - result.orders["ts"].iloc[0] == np.timedelta64(30, "m")
+    decided = result.orders["decided_at"]
+    assert decided.iloc[1] - decided.iloc[0] == np.timedelta64(30, "m")
     assert len(result.fills) == 0
 
 

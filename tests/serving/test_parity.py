@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,15 +11,18 @@ import pytest
 from features.candles.resample import resample_candles
 from features.candles.schema import CandleDataError
 from serving.backtest.fast import prepare, run_fast
-from serving.backtest.live import LiveRunner, OrderRequest, PaperBroker, SimClock
 from serving.backtest.main import synthetic_candles
 from serving.backtest.reference import run_reference
 from serving.backtest.result import BacktestResult
+from serving.brokers.paper import PaperBroker
 from serving.engine import layout as L
 from serving.engine.config import BacktestConfig
 from serving.engine.execution import ExecutionConfig
 from serving.engine.protections import ProtectionsConfig
 from serving.engine.risk import RiskConfig
+from serving.orders import BrokerAnswer, OrderRequest, request_rows
+from serving.runtime.clock import SimClock
+from serving.runtime.runner import LiveRunner
 from serving.signals import SMCConfluence
 from tests.serving.conftest import ACTIVE
 
@@ -135,9 +140,9 @@ class RecordingBroker(PaperBroker):
         super().__init__(*args)  # type: ignore[arg-type]
         self.sent: list[OrderRequest] = []
 
-    def submit(self, requests: list[OrderRequest]) -> None:  # type: ignore[override]
+    def submit(self, requests: Sequence[OrderRequest]) -> list[BrokerAnswer]:
         self.sent.extend(requests)
-        super().submit(requests)
+        return super().submit(requests)
 
 
 def test_live_runner_sends_the_engines_requests_to_the_injected_broker(
@@ -154,7 +159,7 @@ def test_live_runner_sends_the_engines_requests_to_the_injected_broker(
         clock.set(ts + pd.Timedelta("5min"))
         reports.append(runner.on_bar({"ts": ts, **row.to_dict()}))
     # Assert
-    sent = np.array([r.row for r in broker.sent])
+    sent = request_rows(broker.sent)
     assert len(sent) > 10
     assert np.array_equal(sent, runner.logs().orders, equal_nan=True)
     assert sum(len(r.fills) for r in reports) == len(runner.logs().fills)

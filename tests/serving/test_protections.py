@@ -88,7 +88,7 @@ def test_daily_loss_halt_lifts_at_the_next_utc_day() -> None:
     # Assert
     assert result.blocked == {"halted: daily loss limit": 1}
     news = result.orders[result.orders["action"] == "new"]
-    assert news["ts"].iloc[-1].strftime("%Y-%m-%d") == "2024-01-02"
+    assert news["decided_at"].iloc[-1].strftime("%Y-%m-%d") == "2024-01-02"
 
 
 def test_halts_leave_open_positions_to_their_stops() -> None:

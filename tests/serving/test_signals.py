@@ -65,7 +65,7 @@ def test_every_backtest_trade_is_an_entry_signal_with_its_stop_and_target(
     assert len(trades) >= 5
 
     for trade in trades.itertuples():
-        i = _bar_of(prepared, trade.signal_ts)
+        i = _bar_of(prepared, trade.decided_at)
 
         # Act
         signal = _signal_at(prepared, i)
@@ -73,7 +73,7 @@ def test_every_backtest_trade_is_an_entry_signal_with_its_stop_and_target(
         # Assert
         assert signal.type == "ENTRY"
         assert signal.direction == trade.direction.upper()
-        assert signal.generated_at == trade.signal_ts
+        assert signal.generated_at == trade.decided_at
         assert signal.entry_price == prepared.candles["close"].iat[i]
         assert signal.stop_loss == trade.stop
         assert signal.take_profit[-1] == trade.target
@@ -86,7 +86,7 @@ def test_every_backtest_trade_is_an_entry_signal_with_its_stop_and_target(
 def test_the_record_follows_the_signal_format(prepared: Prepared, trades: pd.DataFrame) -> None:
     # Arrange
     trade = trades.iloc[0]
-    i = _bar_of(prepared, trade.signal_ts)
+    i = _bar_of(prepared, trade.decided_at)
 
     # Act
     record = _signal_at(prepared, i).to_dict()
@@ -146,7 +146,7 @@ def test_an_entry_the_risk_manager_refuses_is_none_with_its_reason(
     prepared: Prepared, trades: pd.DataFrame
 ) -> None:
     # Arrange
-    i = _bar_of(prepared, trades.iloc[0].signal_ts)
+    i = _bar_of(prepared, trades.iloc[0].decided_at)
     greedy = dataclasses.replace(ACTIVE, risk=RiskConfig(min_reward_risk=50.0, max_target_r=100))
 
     # Act
@@ -181,7 +181,7 @@ def test_limit_entries_expire_with_the_entry_timeout(
     prepared: Prepared, trades: pd.DataFrame
 ) -> None:
     # Arrange
-    i = _bar_of(prepared, trades.iloc[0].signal_ts)
+    i = _bar_of(prepared, trades.iloc[0].decided_at)
     limit = dataclasses.replace(
         ACTIVE, risk=RiskConfig(entry_order="limit", entry_offset_atr=0.1, entry_timeout="2h")
     )
@@ -205,7 +205,7 @@ def test_strength_reads_the_rules_score_against_the_bands(
 ) -> None:
     # Arrange: bands placed around this entry's score (offsets from it)
     trade = trades.iloc[0]
-    i = _bar_of(prepared, trade.signal_ts)
+    i = _bar_of(prepared, trade.decided_at)
     score = float(trade.score)
     bands = dataclasses.replace(
         ACTIVE.strategy, moderate_score=score + moderate, strong_score=score + strong

@@ -1,0 +1,1 @@
+"""Where the engine's orders go: the broker interface and its implementations (paper for now)."""
