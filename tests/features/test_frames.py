@@ -10,6 +10,7 @@ from features.candles.resample import resample_candles
 from features.candles.schema import OHLCV, CandleDataError, Timeframe
 from features.frames import FeatureRows, FrameSpec, bar_values, feature_frame, htf_values
 from features.mtf import MTFConfig, compute_mtf, htf_asof_join
+from features.schema import to_float64
 from features.smc import SMCConfig, columns, compute_smc
 from serving.backtest.main import synthetic_candles
 
@@ -42,7 +43,7 @@ def test_batch_columns_equal_compute_smc_and_compute_mtf(
     chunked = bar_values(candles, spec.smc, SMC, chunk_bars=97)
     # Assert
     assert list(frame.columns) == [*SMC, "h1_smc_warm", "h1_bias", "h1_bias_strength", "h1_pd_zone"]
-    expected = candles[["close"]].join(smc)[list(SMC)].to_numpy()
+    expected = to_float64(candles[["close"]].join(smc), SMC)  # compact columns read exactly
     assert np.array_equal(frame[list(SMC)].to_numpy(), expected, equal_nan=True)
     assert np.array_equal(chunked, expected, equal_nan=True)
     for name in ("h1_bias", "h1_bias_strength"):  # the MTF view's columns
