@@ -34,7 +34,9 @@ def backtest(
     symbol: str = typer.Option(..., help="Symbol the file holds, e.g. BTC/USDT."),
     timeframe: str = typer.Option(..., help="Timeframe of the candles, e.g. 5m."),
     out: Path = typer.Option(
-        ..., help="Folder for metrics.json, trades.csv, equity.csv, report.html."
+        None,
+        help="Folder for metrics.json, trades.csv, equity.csv, report.html "
+        "(default: <app home>/backtests/<symbol>_<timeframe>).",
     ),
     config: Path = typer.Option(None, help="Config file (YAML or JSON); defaults otherwise."),
     intrabar_candles: Path = typer.Option(
@@ -45,6 +47,11 @@ def backtest(
     """Backtest the smc_confluence strategy on a candle file, with baselines and a report."""
     from serving.backtest.main import run_backtest
 
+    if out is None:
+        from orchestration.cli.context import load_settings
+
+        name = f"{symbol.replace('/', '-').replace(':', '_')}_{timeframe}"
+        out = load_settings().home_dir / "backtests" / name
     run = run_backtest(
         candles,
         symbol,
