@@ -142,6 +142,32 @@ def unpack_vectors(vectors: Sequence[Any], names: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(matrix, columns=list(names))
 
 
+def model_inputs(
+    tables: Any,
+    view: str,
+    names: Sequence[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Return the model inputs of every symbol's candles opened in ``[start, end)``.
+
+    Args:
+        tables: ``features.feature_table.FeatureTables`` of the offline store.
+        view: The packed model view (``model_<trading timeframe>``).
+        names: The input names in the packed vector's order (``FeatureSet.model_columns``).
+        start: First open time (UTC).
+        end: Open time bound (exclusive).
+    """
+    parts = []
+    for symbol in tables.symbols(view):
+        rows = tables.read(view, symbol, start, end, columns=["vector"])
+        if len(rows):
+            parts.append(unpack_vectors(list(rows["vector"]), names))
+    if not parts:
+        return pd.DataFrame(columns=list(names), dtype=np.float64)
+    return pd.concat(parts, ignore_index=True)
+
+
 def comparable(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """Return the columns both frames can be compared on, and the others with why."""
     skipped: dict[str, str] = {}
@@ -349,6 +375,7 @@ __all__ = [
     "input_columns",
     "inputs_by_name",
     "model_health",
+    "model_inputs",
     "read_model_health",
     "summarize",
     "unpack_vectors",
