@@ -28,6 +28,7 @@ import json
 import math
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,11 +453,13 @@ def check_results(instance: Any, limit: int = 500) -> pd.DataFrame | Missing:
     """Return the latest evaluation of each asset check (the GX suites among them)."""
     from dagster import DagsterEventType, EventRecordsFilter
 
-    records = instance.get_event_records(
-        EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION),
-        limit=limit,
-        ascending=False,
-    )
+    with warnings.catch_warnings():  # deprecated for Dagster 2.0, no replacement by type yet
+        warnings.simplefilter("ignore", DeprecationWarning)
+        records = instance.get_event_records(
+            EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION),
+            limit=limit,
+            ascending=False,
+        )
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data

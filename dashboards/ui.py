@@ -36,9 +36,8 @@ def settings() -> Settings | None:
     return loaded
 
 
-@st.cache_resource
 def dashboard_settings() -> DashboardSettings:
-    """The dashboard's own settings (read once per server)."""
+    """The dashboard's own settings (read on each run: changes apply without a restart)."""
     return DashboardSettings()
 
 
