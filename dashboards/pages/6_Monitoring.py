@@ -29,12 +29,12 @@ if not ui.show_missing(snapshots):
         f"{summary.get('reference_rows', 0):,} / {summary.get('current_rows', 0):,}",
     )
     st.plotly_chart(
-        figures.drift_figure(summary.get("scores", {}), summary.get("column_threshold", 0.1)),
+        figures.drift_figure(summary.get("scores", {}), summary["column_threshold"]),
         key="drift",
     )
     st.plotly_chart(figures.drift_history_figure(
         [s.day for s in snapshots][::-1], [s.summary.get("share", 0.0) for s in snapshots][::-1],
-        summary.get("drift_share", 0.3)), key="drift_history")  # fmt: skip
+        summary["drift_share"]), key="drift_history")  # fmt: skip
     report = snap.folder / "report.html"
     with st.expander("Evidently report"):
         if report.is_file():

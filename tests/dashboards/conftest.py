@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,9 @@ SYMBOLS = ("BTC/USDT", "ETH/USDT")
 DAYS = 10
 
 
-def drift_frames(shift: float, rows: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drift_frames(
+    shift: float, rows: int = 2000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current frames of six inputs; ``shift`` moves the first three."""
     rng = np.random.default_rng(seed)
     names = ["a", "b", "c", "d", "e", "f"]
@@ -70,11 +71,11 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def home(seeded_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(seeded_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the settings at the seeded app home."""
     monkeypatch.setenv("SMARTMARKET_HOME", str(seeded_home))
     monkeypatch.setenv("SMARTMARKET_DASHBOARD_SERVICE_URL", "http://127.0.0.1:9")
-    yield seeded_home
+    return seeded_home
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ def bars(n: int, freq: str = "5min", start: pd.Timestamp = T0) -> pd.DataFrame:
     )
 
 
-def record(kind: str, direction: float, top: float, bottom: float, confirmed: str, **events: str) -> dict:
+def record(
+    kind: str, direction: float, top: float, bottom: float, confirmed: str, **events: str
+) -> dict:
     row = {"kind": kind, "direction": direction, "level": "", "top": top, "bottom": bottom,
            "formed_at": pd.Timestamp(confirmed, tz="UTC"),
            "confirmed_at": pd.Timestamp(confirmed, tz="UTC"), "count": np.nan}  # fmt: skip

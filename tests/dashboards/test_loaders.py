@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -59,7 +60,9 @@ def test_trades_times_are_parsed_as_utc(seeded_home: Path) -> None:
         (loaders.dagster_instance, "no Dagster instance"),
     ],
 )
-def test_an_empty_home_gives_missing_with_what_to_run(tmp_path: Path, loader, expected: str) -> None:
+def test_an_empty_home_gives_missing_with_what_to_run(
+    tmp_path: Path, loader, expected: str
+) -> None:
     out = loader(tmp_path)
 
     assert isinstance(out, Missing)
@@ -113,9 +116,9 @@ def test_parse_prometheus_reads_samples() -> None:
 
 class _Signals(BaseHTTPRequestHandler):
     body = b"{}"
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).seen.append(f"{self.path} {self.headers.get('Authorization')}")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -181,7 +184,8 @@ def test_freshness_and_checks_from_the_dagster_instance(seeded_home: Path) -> No
     fresh = loaders.freshness(instance, pd.Timestamp.now(tz="UTC"))
     checks = loaders.check_results(instance)
 
-    assert isinstance(fresh, pd.DataFrame) and isinstance(checks, pd.DataFrame)
+    assert isinstance(fresh, pd.DataFrame)
+    assert isinstance(checks, pd.DataFrame)
     assert sorted(fresh["asset"]) == ["candles_5m", "headline_backtest"]
     assert (fresh["age (hours)"] >= 0).all()
     by_check = {r["check"]: r["passed"] for r in checks.to_dict("records")}
