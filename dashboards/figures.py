@@ -291,7 +291,8 @@ def _add_breaks(fig: go.Figure, zones: pd.DataFrame, t0: pd.Timestamp, t1: pd.Ti
             go.Scatter(
                 x=rows["confirmed_at"], y=rows["top"], mode="markers", name=kind.upper(),
                 text=text, hoverinfo="text+y",
-                marker={"symbol": symbol, "size": 10, "line": {"width": 2},
+                marker={"symbol": symbol, "line": {"width": 2},
+                        "size": np.where(rows["level"] == "swing", 12, 6),
                         "color": np.where(rows["direction"] > 0, "green", "red")},
             ),
             row=1, col=1,

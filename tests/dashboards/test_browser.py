@@ -108,7 +108,9 @@ class Browser:
         start, last, state = time.monotonic(), None, {}
         while time.monotonic() - start < timeout:
             time.sleep(0.5)
-            state = json.loads(self.call("Runtime.evaluate", expression=STATE_JS)["result"]["value"])
+            state = json.loads(
+                self.call("Runtime.evaluate", expression=STATE_JS)["result"]["value"]
+            )
             key = (state["exceptions"], tuple(state["traces"]), state["running"])
             if key == last and not state["running"] and time.monotonic() - start > 3:
                 return state
@@ -116,7 +118,9 @@ class Browser:
         return state
 
     def screenshot(self, path: Path) -> None:
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        path.write_bytes(
+            base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        )
 
     def close(self) -> None:
         self.ws.close()

@@ -178,6 +178,8 @@ def test_candles_figure_draws_every_overlay_inside_the_window(smc_window) -> Non
     assert kinds & set(figures.ZONE_KINDS)
     assert kinds & set(figures.LEVEL_KINDS)
     assert {"BOS", "CHOCH"} & set(names)
+    breaks = [t for t in fig.data if t.name in ("BOS", "CHOCH")]
+    assert {int(s) for t in breaks for s in t.marker.size} <= {6, 12}  # internal, swing
     t0, t1 = window.index[0], window.index[-1]
     assert all(t0 <= pd.Timestamp(s.x0) <= t1 for s in fig.layout.shapes)
 
