@@ -5,13 +5,14 @@ synthetic candles when the folder is absent):
 
 - ``compute_smc`` (the full feature set): median of several runs after warm-up; the one-time
   compile (empty numba cache) and the cache load are measured separately, each in a fresh
-  interpreter;
+  interpreter; the first full-size call of a process against the later ones (fresh output
+  pages), in a fresh interpreter;
 - the reference package's full set on the same candles (all 8 indicators, its sessions for each
   of its 8 named windows, previous high/low for day and week), and the speed ratio;
 - ``SMCStream.update``: median / p99 / max latency per bar;
 - batch peak memory: the growth of the resident set (``VmHWM`` after resetting it through
   ``/proc/self/clear_refs``; ``ru_maxrss`` elsewhere) during one ``compute_smc`` call, in a
-  subprocess, against the input frame's size;
+  subprocess, against the input frame's size; the output's bytes per storage dtype;
 - agreement with the reference where definitions coincide: FVG with minimum size 0 (the
   reference stamps the middle candle, we the confirming third: shifted by one bar);
 - replay (prefix invariance) on growing prefixes of real data: rows each implementation rewrote
@@ -145,6 +146,26 @@ def _first_calls(cache_dir: str) -> dict[str, Any]:
             os.environ["NUMBA_CACHE_DIR"] = saved
 
 
+def first_vs_warm_case(bars: int) -> dict[str, Any]:
+    """In a fresh interpreter, kernels loaded: the first full-size call against later ones.
+
+    The first ``compute_smc`` on ``bars`` real candles pays for faulting in its fresh output
+    pages; later calls reuse freed memory. A 2,000-bar call first loads the compiled kernel.
+    """
+    from features.smc import compute_smc
+
+    candles, _ = load_candles("BTCUSDT", bars)
+    compute_smc(candles.iloc[:2_000])
+    first_s, out = _timed(lambda: compute_smc(candles))
+    del out
+    warm = []
+    for _ in range(7):
+        seconds, out = _timed(lambda: compute_smc(candles))
+        del out
+        warm.append(seconds)
+    return {"first_s": first_s, "warm_s": float(np.median(warm))}
+
+
 def _proc_kib(field: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -187,6 +208,11 @@ def memory_case(bars: int) -> dict[str, Any]:
     else:
         peak = _proc_kib("VmHWM") or 0
     output_bytes = int(out.memory_usage(deep=True).sum())
+    by_dtype: dict[str, list[int]] = {}
+    for column in out.columns:
+        entry = by_dtype.setdefault(str(out[column].dtype), [0, 0])
+        entry[0] += 1
+        entry[1] += int(out[column].nbytes)
     del out
     chunk = CHUNK_BARS
     chunked_s = min(_timed(lambda: _chunked(candles, chunk))[0] for _ in range(3))
@@ -198,6 +224,7 @@ def memory_case(bars: int) -> dict[str, Any]:
         "method": method,
         "input_bytes": int(candles.memory_usage(deep=True).sum()),
         "output_bytes": output_bytes,
+        "output_by_dtype": by_dtype,
         "peak_growth_bytes": (peak - base) * 1024,
         "tracemalloc_peak_bytes": int(traced_peak),
         "chunk_bars": chunk,
@@ -318,6 +345,17 @@ def run() -> list[dict[str, Any]]:
         _row("import features.smc", warm["import_s"], "s"),
     ]
 
+    first = run_case("bench.bench_smc:first_vs_warm_case", bars=len(candles))
+    rows += [
+        _row("first full-size compute_smc in a process", first["first_s"], "s", "kernel loaded"),
+        _row(
+            "first / warm call",
+            first["first_s"] / first["warm_s"],
+            "x",
+            f"warm median {first['warm_s']:.3f} s, same process; target <= 1.5x",
+        ),
+    ]
+
     compute_smc(candles.iloc[:5_000])
     runs = []
     for _ in range(7):
@@ -369,6 +407,15 @@ def run() -> list[dict[str, Any]]:
             mem["output_bytes"] / 2**20,
             "MiB",
             f"{mem['output_bytes'] / mem['input_bytes']:.1f}x the input",
+        ),
+        *(
+            _row(
+                f"output {dtype} columns",
+                nbytes / 2**20,
+                "MiB",
+                f"{cols} cols, {nbytes / mem['input_bytes']:.1f}x the input",
+            )
+            for dtype, (cols, nbytes) in sorted(mem["output_by_dtype"].items())
         ),
         _row(
             "peak RSS growth, compute_smc", mem["peak_growth_bytes"] / 2**20, "MiB", mem["method"]

@@ -1,31 +1,34 @@
-"""The feature-table expectation suite (Great Expectations 1.24), as code.
+"""The feature-table expectation suite (Great Expectations 1.24), generated from the schema.
 
-A feature table has ~200 float64 columns; one GX expectation per column and rule would cost
-seconds per partition. So, as the candle suite does with its derived columns, numpy first
-reduces each row to a few counts and GX checks those:
+What each column must satisfy comes from its spec in :mod:`features.schema` (declared once, next
+to the code that computes it), never from its name. A feature table has ~200 columns; one GX
+expectation per column and rule would cost seconds per partition. So, as the candle suite does
+with its derived columns, numpy first reduces each row to a few counts and GX checks those:
 
 - ``n_infinite``: values that are +inf or -inf (expected 0 in every row);
-- ``n_missing_required``: nulls among the *required* columns in a row after warm-up
-  (:data:`REQUIRED`: flags, directions, counts and states, which always have a value once the
-  engine is warm; distances, levels and ages of zones are NaN when there is no such zone);
-- ``n_out_of_range``: values outside their column's range (:data:`RANGE_RULES`, first match
-  by name, with a 1e-9 relative slack for float rounding; NaN is not out of range);
+- ``n_missing_required``: unknown values (NaN, or a compact integer column's sentinel) among
+  the columns whose spec is ``required`` in a row after warm-up;
+- ``n_out_of_range``: values their spec forbids (:func:`column_rule`): outside ``[lo, hi]``
+  (with a 1e-9 relative slack for float rounding), not a whole number in an integer kind
+  (flag, direction, count, age, state and categorical codes: so a flag is in {0, 1} and a code
+  in its set), not > 0 for a price; an unknown value is never out of range;
 - the table's row count must equal the candle count (``$PARAMETER`` ``expected_rows``).
 
+A column without a spec is refused (``ValueError`` naming it): it would otherwise go unchecked.
 The report names the offending columns with their counts (computed by numpy) for the UI.
 ``great_expectations`` is imported inside the functions (it takes ~7 s).
 """
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from features.schema import ColumnSpec, Kind, column_float64, has_spec, spec_of
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite, ValidationDefinition
@@ -38,81 +41,67 @@ SUITE_NAME = "feature_table"
 # one ulp outside; anything beyond this is a real violation.
 RANGE_TOLERANCE = 1e-9
 EXPECTED_ROWS = "expected_rows"
+# Kinds whose values are whole numbers (codes, counts, ages, flags, directions).
+WHOLE_KINDS = frozenset(
+    {Kind.FLAG, Kind.DIRECTION, Kind.COUNT, Kind.STATE, Kind.CATEGORICAL, Kind.AGE}
+)
 
 
 @dataclass(frozen=True)
-class RangeRule:
-    """Columns whose name matches ``pattern`` must lie in ``[low, high]`` (NaN allowed)."""
+class ColumnRule:
+    """What one column's known values must satisfy, derived from its spec.
 
-    pattern: re.Pattern[str]
+    Attributes:
+        column: The column.
+        low: Smallest valid value (slack included), ``-inf`` when unbounded.
+        high: Largest valid value (slack included), ``inf`` when unbounded.
+        positive: Values must be > 0 (prices).
+        whole: Values must be whole numbers.
+        required: Must be known after warm-up.
+    """
+
+    column: str
     low: float
     high: float
-    description: str
+    positive: bool
+    whole: bool
+    required: bool
+
+    def violations(self, values: np.ndarray) -> np.ndarray:
+        """Return the mask of known ``values`` this rule forbids (NaN is never a violation)."""
+        with np.errstate(invalid="ignore"):
+            bad = (values < self.low) | (values > self.high)
+            if self.positive:
+                bad |= values <= 0.0
+            if self.whole:
+                bad |= np.isfinite(values) & (values != np.round(values))
+        return bad
 
 
-def _rule(pattern: str, low: float, high: float, description: str) -> RangeRule:
-    return RangeRule(re.compile(pattern), low, high, description)
+def _slack(bound: float) -> float:
+    return RANGE_TOLERANCE * max(1.0, abs(bound))
 
 
-# First match wins; columns matching none are only checked for infinities.
-RANGE_RULES: tuple[RangeRule, ...] = (
-    _rule(r"^(ob_.*strength)$", 0.0, 100.0, "order-block strength score 0..100"),
-    _rule(r"^(mtf_rsi|ctx_adx|ctx_plus_di|ctx_minus_di)$", 0.0, 100.0, "oscillator 0..100"),
-    _rule(r"^pat_.*_kind$", 0.0, math.inf, "pattern kind code >= 0"),
-    _rule(
-        r"(_bos|_choch|_trend|_dir|_kind|_zone|_leg|_bias|_signal|_outcome|_engulfing"
-        r"|_pin_bar|_star|_three|_vp_pos|_direction|_regime|_efficiency)$",
-        -1.0,
-        1.0,
-        "direction / signed flag -1..1",
-    ),
-    _rule(
-        r"(_new|_fvg|_sweep|_run|_swept|_in_ote|_last_choch|_str|_fill|_depth|_pos|_warm"
-        r"|_vol_pct|_high_vol|_strength|_in_ob_bull|_in_ob_bear|_in_fvg_bull|_in_fvg_bear"
-        r"|_in_htf_ob|_in_htf_fvg|_confluence)$"
-        r"|^mtf_comp_|^sess_(asia|london|ny_am|ny_pm)$|^sess_kz_|^pat_[a-z_]+$",
-        0.0,
-        1.0,
-        "flag / fraction 0..1",
-    ),
-    _rule(
-        r"(_count|_n|_age|_bars_since|_touches|_touch|_bars|_filled|_inverted|_mitigated"
-        r"|_invalidated|_state|_align_bull|_align_bear|_alignment|_relvol|_vol_ratio|_natr"
-        r"|_range_atr|_top_dist|_bottom_dist|_bsl_dist|_ssl_dist|_eqh_dist|_eql_dist)$",
-        0.0,
-        math.inf,
-        "count / age / size >= 0",
-    ),
-    _rule(
-        r"_(high|low|level|eq|top|bottom|poc|vah|val|target|stop)$|^liq_p[dwm][hl]$"
-        r"|^(smc|ctx)_atr$",
-        1e-12,
-        math.inf,
-        "price level / ATR > 0",
-    ),
-)
-
-# Columns that always have a value once the engine is warm.
-REQUIRED = re.compile(
-    r"^smc_warm$|(?<!_last)_choch$|_(new|bos|trend|fvg|sweep|run|swept_count|filled|inverted|mitigated"
-    r"|invalidated|touch)$|_i?(bull|bear)_count$|^(liq_bsl_n|liq_ssl_n|disp_dir|disp_leg"
-    r"|disp_leg_bars)$|^sess_(asia|london|ny_am|ny_pm)$|^sess_kz_|^pat_|^crt_(signal|dir)$"
-    r"|^mtf_(direction|align_bull|align_bear|alignment|in_htf_ob|in_htf_fvg|rsi|trend_atr"
-    r"|efficiency|regime|vol_ratio|high_vol|comp_[a-z_]+|confluence)$|^m\d+_bias(_strength)?$"
-)
+def rule_of(spec: ColumnSpec) -> ColumnRule:
+    """Return the rule a spec implies."""
+    return ColumnRule(
+        column=spec.name,
+        low=-np.inf if spec.lo is None else spec.lo - _slack(spec.lo),
+        high=np.inf if spec.hi is None else spec.hi + _slack(spec.hi),
+        positive=spec.kind is Kind.PRICE,
+        whole=spec.kind in WHOLE_KINDS,
+        required=spec.required,
+    )
 
 
-def range_of(column: str) -> RangeRule | None:
-    """Return the first range rule matching ``column``, or ``None``."""
-    for rule in RANGE_RULES:
-        if rule.pattern.search(column):
-            return rule
-    return None
+def column_rule(column: str) -> ColumnRule:
+    """Return the rule of ``column`` (``KeyError`` when it has no spec)."""
+    return rule_of(spec_of(column))
 
 
 def required_columns(columns: list[str] | tuple[str, ...]) -> list[str]:
-    """Return the columns that must not be null after warm-up."""
-    return [c for c in columns if REQUIRED.search(c)]
+    """Return the columns that must not be unknown after warm-up."""
+    return [c for c in columns if spec_of(c).required]
 
 
 @dataclass(frozen=True)
@@ -129,39 +118,51 @@ def row_counts(features: pd.DataFrame, warm: np.ndarray | None = None) -> RowCou
     """Reduce a feature frame to the suite's per-row counts (RangeIndex, row positions).
 
     Args:
-        features: Numeric feature columns (offline-table keys are ignored if present).
+        features: Numeric feature columns, compact or float64 (offline-table keys, which are
+            not numeric, are ignored if present).
         warm: Boolean per row, True once the engine is warm (required columns must then
             have a value); all True when ``None``.
+
+    Raises:
+        ValueError: A numeric column has no spec in ``features.schema``.
     """
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-    values = features[numeric].to_numpy(dtype=np.float64)
-    warm_rows = np.ones(len(features), dtype=bool) if warm is None else np.asarray(warm, bool)
-    infinite = np.isinf(values)
-    required = np.isin(numeric, required_columns(numeric))
-    missing = np.isnan(values) & required[None, :] & warm_rows[:, None]
-    outside = np.zeros_like(infinite)
-    for j, column in enumerate(numeric):
-        rule = range_of(column)
-        if rule is not None:
-            col = values[:, j]
-            low = rule.low - RANGE_TOLERANCE * max(1.0, abs(rule.low))
-            high = rule.high + RANGE_TOLERANCE * max(1.0, abs(rule.high))
-            with np.errstate(invalid="ignore"):
-                outside[:, j] = (col < low) | (col > high)
+    unknown = [c for c in numeric if not has_spec(c)]
+    if unknown:
+        raise ValueError(
+            f"feature columns without a spec (declare them in their module's SPECS): {unknown}"
+        )
+    n = len(features)
+    warm_rows = np.ones(n, dtype=bool) if warm is None else np.asarray(warm, bool)
+    n_inf = np.zeros(n, dtype=np.int64)
+    n_missing = np.zeros(n, dtype=np.int64)
+    n_out = np.zeros(n, dtype=np.int64)
+    infinite: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    outside: dict[str, int] = {}
+    for column in numeric:
+        rule = column_rule(column)
+        values = column_float64(features, column)
+        for mask, per_row, named in (
+            (np.isinf(values), n_inf, infinite),
+            (np.isnan(values) & warm_rows if rule.required else None, n_missing, missing),
+            (rule.violations(values), n_out, outside),
+        ):
+            if mask is None:
+                continue
+            hits = int(mask.sum())
+            if hits:
+                per_row += mask
+                named[column] = hits
     frame = pd.DataFrame(
         {
-            N_INFINITE: infinite.sum(axis=1).astype(np.float64),
-            N_MISSING: missing.sum(axis=1).astype(np.float64),
-            N_OUT_OF_RANGE: outside.sum(axis=1).astype(np.float64),
+            N_INFINITE: n_inf.astype(np.float64),
+            N_MISSING: n_missing.astype(np.float64),
+            N_OUT_OF_RANGE: n_out.astype(np.float64),
         },
-        index=pd.RangeIndex(len(features)),
+        index=pd.RangeIndex(n),
     )
-
-    def named(mask: np.ndarray) -> dict[str, int]:
-        counts = mask.sum(axis=0)
-        return {numeric[j]: int(counts[j]) for j in np.flatnonzero(counts)}
-
-    return RowCounts(frame, named(infinite), named(missing), named(outside))
+    return RowCounts(frame, infinite, missing, outside)
 
 
 def build_feature_suite() -> ExpectationSuite:

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from features.candles.schema import OHLCV, CandleDataError, Timeframe
 from features.files import exclusive, replacing
 from features.mtf import MTFConfig, compute_mtf, input_window
+from features.schema import to_float64
 from features.smc import SMCConfig, SMCStream
 
 ENTITY = "symbol"
@@ -128,7 +129,7 @@ def to_offline_table(
     )
     body = features.reset_index(drop=True)
     if VECTOR not in body.columns:
-        body = body.astype(np.float64)
+        body = pd.DataFrame(to_float64(body, order="F"), columns=body.columns, copy=False)
     return pd.concat([head, body], axis=1)
 
 
@@ -146,7 +147,7 @@ def pack_vector(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"cannot pack the model vector: missing column(s) {missing}")
-    values = frame[list(columns)].to_numpy(dtype=np.float64)
+    values = to_float64(frame, list(columns))
     packed = pd.Series(list(values), index=frame.index, dtype=object)
     return pd.DataFrame({VECTOR: packed}, index=frame.index)
 

@@ -29,6 +29,7 @@ from features.mtf.compute import compute_mtf
 from features.mtf.config import MTFConfig
 from features.mtf.inputs import ATR_COLUMN
 from features.mtf.join import tf_prefix
+from features.schema import to_float64
 from features.smc import SMCConfig, compute_smc, detect_zones
 
 SMC_ANALYSES: tuple[str, ...] = (
@@ -142,7 +143,8 @@ class _Analysed:
         except CandleDataError as exc:
             raise CandleDataError(f"{what}: {exc}") from None
         self.frame = pd.concat([candles[list(OHLCV)].astype(np.float64), smc], axis=1)
-        self.last = self.frame.iloc[-1]
+        # As float64, "not yet known" of a compact integer column as NaN.
+        self.last = pd.Series(to_float64(self.frame.iloc[-1:])[0], index=self.frame.columns)
         self.close = float(self.last["close"])
         self.atr = _num(self.last[ATR_COLUMN])
         self.n = len(self.frame)

@@ -56,7 +56,7 @@ _BIAS = _mtf(
     "-1/0/+1",
     -1.0,
     1.0,
-    "bias of the timeframe: structure, dealing-range position and trend votes",
+    "bias of the timeframe (trading timeframe and each HTF): structure, range and trend votes",
 )
 _BIAS_STRENGTH = _mtf("bias_strength", Kind.RATIO, "fraction", 0.0, 1.0, "|score| of that bias")
 # Per timeframe, after its prefix (``m5_``, ``h1_``...): the trading timeframe has the first two.
@@ -69,7 +69,8 @@ HTF_SPECS: tuple[ColumnSpec, ...] = (
         "fraction",
         0.0,
         1.0,
-        "trading close in the HTF dealing range, clipped",
+        "HTF only: trading close in the HTF dealing range, "
+        "(close - pd_low) / (pd_high - pd_low) clipped",
     ),
     _mtf(
         "pd_zone",
@@ -77,11 +78,11 @@ HTF_SPECS: tuple[ColumnSpec, ...] = (
         "code",
         -1.0,
         1.0,
-        "trading close vs the HTF range",
+        "HTF only: discount / equilibrium (within equilibrium_band of 0.5) / premium",
         categories=("discount", "equilibrium", "premium"),
     ),
     *(
-        _mtf(name, Kind.FLAG, "0/1", 0.0, 1.0, f"price at an HTF {what}")
+        _mtf(name, Kind.FLAG, "0/1", 0.0, 1.0, f"HTF only: price at an HTF {what}")
         for (name, _), what in zip(
             ZONE_KINDS,
             ("bullish order block", "bearish order block", "bullish FVG", "bearish FVG"),
@@ -101,10 +102,22 @@ GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
         required=True,
     ),
     _mtf(
-        "mtf_align_bull", Kind.COUNT, "count", 0.0, None, "timeframes with bias +1", required=True
+        "mtf_align_bull",
+        Kind.COUNT,
+        "count",
+        0.0,
+        None,
+        "timeframes (trading + HTFs) with bias +1",
+        required=True,
     ),
     _mtf(
-        "mtf_align_bear", Kind.COUNT, "count", 0.0, None, "timeframes with bias -1", required=True
+        "mtf_align_bear",
+        Kind.COUNT,
+        "count",
+        0.0,
+        None,
+        "timeframes (trading + HTFs) with bias -1",
+        required=True,
     ),
     _mtf(
         "mtf_alignment",
@@ -133,18 +146,32 @@ GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
         "price at any HTF FVG of direction D",
         required=True,
     ),
-    _mtf("mtf_rsi", Kind.RATIO, "0..100", 0.0, 100.0, "RSI of the trading close", required=True),
+    _mtf(
+        "mtf_rsi",
+        Kind.RATIO,
+        "0..100",
+        0.0,
+        100.0,
+        "RSI of the trading close (simple means over rsi_window)",
+        required=True,
+    ),
     _mtf(
         "mtf_trend_atr",
         Kind.RATIO,
         "ATR",
         None,
         None,
-        "fitted move of the last tech_window closes",
+        "fitted move of the last tech_window closes, in ATRs",
         required=True,
     ),
     _mtf(
-        "mtf_efficiency", Kind.RATIO, "-1..1", -1.0, 1.0, "signed efficiency ratio", required=True
+        "mtf_efficiency",
+        Kind.RATIO,
+        "-1..1",
+        -1.0,
+        1.0,
+        "signed efficiency ratio over regime_window changes",
+        required=True,
     ),
     _mtf(
         "mtf_regime",
@@ -152,7 +179,8 @@ GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
         "-1/0/+1",
         -1.0,
         1.0,
-        "trending down / ranging / trending up",
+        "market-regime flag: trending down / ranging / trending up "
+        "(|efficiency| >= regime_threshold)",
         required=True,
     ),
     _mtf(
@@ -161,7 +189,7 @@ GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
         "x",
         0.0,
         None,
-        "mean true range, short / long window",
+        "mean true range over vol_short bars / over vol_long bars",
         required=True,
     ),
     _mtf(
@@ -185,7 +213,7 @@ GLOBAL_SPECS: tuple[ColumnSpec, ...] = (
         "fraction",
         0.0,
         1.0,
-        "confluence component: technical",
+        "confluence component: technical indicators",
         required=True,
     ),
     _mtf(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.candles.schema import Timeframe
 from features.mtf.join import index_ns
+from features.schema import column_float64
 
 # The SMC engine's ATR (Wilder, ``SMCConfig.atr_period``): the unit of its zone distances.
 ATR_COLUMN = "ctx_atr"
@@ -55,8 +56,8 @@ class Frame:
     open_ns: np.ndarray
 
     def col(self, name: str) -> np.ndarray:
-        """Return a column as a float64 array."""
-        return self.data[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        """Return a column as a float64 array ("not yet known" of a compact column: NaN)."""
+        return column_float64(self.data, name)
 
 
 def checked_frame(tf: Timeframe, frame: pd.DataFrame, needed: tuple[str, ...]) -> Frame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.candles.schema import CandleDataError, Timeframe
+from features.schema import column_float64
 
 _UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60))
 
@@ -137,7 +138,7 @@ def htf_asof_join(
         column = htf[name]
         key = f"{prefix}{name}"
         if pd.api.types.is_numeric_dtype(column.dtype):
-            data[key] = take_rows(column.to_numpy(dtype=np.float64, na_value=np.nan), rows)
+            data[key] = take_rows(column_float64(htf, name), rows)
         else:
             values = column.to_numpy(dtype=object)
             picked = np.full(rows.shape, None, dtype=object)

@@ -3,13 +3,16 @@
 One bar is one call of :func:`_bar`: it advances the ATR, then each concept in dependency order
 (swings before structure, structure before order blocks, ...), each writing its columns into its
 slice of a scratch row and reading what it needs of the earlier slices. The batch path
-(:func:`run`) calls ``_bar`` for every bar on the rows of a ``(bars, columns)`` array, which
-becomes the output frame without a copy. The stream (:mod:`features.smc.stream`) calls the
-same ``_bar`` on a sliding window of the last bars. Because both paths run the same steps on the
+(:func:`run`) calls ``_bar`` for every bar on the rows of a small scratch and casts them into
+one ``(columns, bars)`` array per dtype, whose rows become the frame's columns without a copy.
+The stream (:mod:`features.smc.stream`) calls the same ``_bar`` on a sliding window of the last
+bars. Because both paths run the same steps on the
 same state, batch equals stream and prefix invariance hold by construction (and are tested).
 
 All state lives in one float64 array, split into per-concept views; a snapshot is a copy of it
-plus the sliding window.
+plus the sliding window. The steps write float64 rows into a small scratch that ``run`` casts,
+every few hundred bars, into the compact columns of the schema (``features.schema``): int8 /
+int16 / int32 with the dtype's minimum for "not yet known", float32, float64.
 """
 
 from __future__ import annotations
@@ -120,6 +123,37 @@ def _bar(
     r[0][0] = 1.0 if n + 1 >= warmup else 0.0
 
 
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _pack_ints(
+    src: np.ndarray, n: int, j0: int, idx: np.ndarray, dst: np.ndarray, missing: int
+) -> None:
+    """Write ``src[:n, idx[k]]`` into ``dst[k, j0:j0 + n]``; NaN becomes ``missing``."""
+    for k in range(idx.shape[0]):
+        c = idx[k]
+        for r in range(n):
+            x = src[r, c]
+            dst[k, j0 + r] = missing if np.isnan(x) else int(x)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _pack_floats(src: np.ndarray, n: int, j0: int, idx: np.ndarray, dst: np.ndarray) -> None:
+    """Write ``src[:n, idx[k]]`` into ``dst[k, j0:j0 + n]`` (float32: rounded to nearest)."""
+    for k in range(idx.shape[0]):
+        c = idx[k]
+        for r in range(n):
+            dst[k, j0 + r] = src[r, c]
+
+
+@njit(cache=True, **NO_REFCOUNT)
+def _pack(src: np.ndarray, n: int, j0: int, g: tuple[np.ndarray, ...]) -> None:
+    """Cast the first ``n`` scratch rows into the compact columns ``g``, from row ``j0``."""
+    _pack_ints(src, n, j0, g[0], g[1], -128)
+    _pack_ints(src, n, j0, g[2], g[3], -32768)
+    _pack_ints(src, n, j0, g[4], g[5], -2147483648)
+    _pack_floats(src, n, j0, g[6], g[7])
+    _pack_floats(src, n, j0, g[8], g[9])
+
+
 @njit(cache=True)
 def run(
     ts: np.ndarray,
@@ -136,24 +170,37 @@ def run(
     s_off: np.ndarray,
     c_off: np.ndarray,
     p: tuple[Any, ...],
-    out: np.ndarray,
+    scratch: np.ndarray,
+    g: tuple[np.ndarray, ...],
     log: np.ndarray,
     logn: np.ndarray,
     headroom: int,
 ) -> int:
-    """Run bars ``i0..`` (absolute numbers from ``n0``) writing rows ``out[j0 + i - i0]``.
+    """Run bars ``i0..`` (absolute numbers from ``n0``) writing compact rows ``j0 + i - i0``.
 
-    Returns the index of the first bar not run: ``len(ts)``, or earlier when the event log is
-    within ``headroom`` rows of full (the caller grows it and resumes from there).
+    The steps write float64 rows into ``scratch`` (a few hundred rows, reused: it stays in
+    cache); each time it is full its rows are cast into the compact columns ``g`` (see
+    :data:`DTYPE_GROUPS`). Returns the index of the first bar not run: ``len(ts)``, or earlier
+    when the event log is within ``headroom`` rows of full (the caller grows it and resumes).
     """
     s = _split(state, s_off)
     nb = ts.shape[0]
+    cap = scratch.shape[0]
+    k = 0
+    j = j0
     for i in range(i0, nb):
         if log.shape[0] > 0 and logn[0] + headroom > log.shape[0]:
+            _pack(scratch, k, j, g)
             return i
-        # Every step writes all its columns every bar, so it writes straight into the output.
-        r = _split(out[j0 + (i - i0)], c_off)
+        # Every step writes all its columns every bar, so a scratch row needs no reset.
+        r = _split(scratch[k], c_off)
         _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
+        k += 1
+        if k == cap:
+            _pack(scratch, k, j, g)
+            j += k
+            k = 0
+    _pack(scratch, k, j, g)
     return nb
 
 
@@ -173,8 +220,12 @@ def push(
     c_off: np.ndarray,
     p: tuple[Any, ...],
     row: np.ndarray,
+    f32: np.ndarray,
 ) -> None:
     """Append one closed bar (open time ``t``, OHLCV) to the sliding window; compute its row.
+
+    The columns ``f32`` (stored as float32 in frames) are rounded to float32 in ``row``, so the
+    row equals ``to_float64`` of the batch row.
 
     ``tsb``/``buf`` (rows: open, high, low, close, volume, atr) hold the window; ``meta`` is
     ``[index of the last bar in the window (-1: none), bars seen, window]``. When the window
@@ -202,8 +253,21 @@ def push(
     log = np.empty((0, tb.LOG_FIELDS))
     logn = np.zeros(2, dtype=np.int64)
     _bar(pos, meta[1], tsb, buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], s, p, r, log, logn)
+    for k in range(f32.shape[0]):
+        row[f32[k]] = np.float32(row[f32[k]])
     meta[0] = pos
     meta[1] += 1
+
+
+# The compact dtypes, in the order of the column groups ``run`` packs (``_pack``).
+DTYPE_GROUPS: tuple[np.dtype, ...] = tuple(
+    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.float32, np.float64)
+)
+# Scratch rows the kernel writes before casting them into the compact columns: 256 rows of
+# 220 float64 columns (440 KB) stay in cache between the kernel writing and the cast reading;
+# the output is written once, in its compact dtypes, so a first call faults in 76 MiB of fresh
+# pages instead of 169 MiB.
+SCRATCH_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -218,10 +282,32 @@ class Layout:
     window: int
     warmup: int
     log_headroom: int
+    group_idx: tuple[np.ndarray, ...]
+    places: tuple[tuple[int, int], ...]
 
     def fresh_state(self) -> np.ndarray:
         """Return a copy of the initial state."""
         return self.state0.copy()
+
+    @property
+    def f32(self) -> np.ndarray:
+        """Positions of the columns stored as float32."""
+        return self.group_idx[DTYPE_GROUPS.index(np.dtype(np.float32))]
+
+    def new_output(self, bars: int) -> tuple[np.ndarray, ...]:
+        """Return ``run``'s column groups for ``bars`` rows: ``(positions, values) * 5``."""
+        groups: list[np.ndarray] = []
+        for dtype, idx in zip(DTYPE_GROUPS, self.group_idx, strict=True):
+            groups += [idx, np.empty((idx.shape[0], bars), dtype=dtype)]
+        return tuple(groups)
+
+    def frame(self, groups: tuple[np.ndarray, ...], index: pd.Index) -> pd.DataFrame:
+        """Return the filled column groups as a frame (no copy: each column is a view)."""
+        data = {
+            name: groups[2 * g + 1][k]
+            for name, (g, k) in zip(self.columns, self.places, strict=True)
+        }
+        return pd.DataFrame(data, index=index, copy=False)
 
 
 def _lookback(name: str, module: Any, cfg: SMCConfig) -> int:
@@ -231,21 +317,37 @@ def _lookback(name: str, module: Any, cfg: SMCConfig) -> int:
     return int(module.lookback(part))
 
 
+def _groups(
+    column_specs: list[ColumnSpec],
+) -> tuple[tuple[np.ndarray, ...], tuple[tuple[int, int], ...]]:
+    """Return the positions of each dtype group and each column's (group, index in group)."""
+    members: list[list[int]] = [[] for _ in DTYPE_GROUPS]
+    places = []
+    for j, spec in enumerate(column_specs):
+        if spec.dtype not in DTYPE_GROUPS:
+            raise RuntimeError(f"SMC column {spec.name!r} has dtype {spec.dtype}: not packable")
+        g = DTYPE_GROUPS.index(spec.dtype)
+        places.append((g, len(members[g])))
+        members[g].append(j)
+    return tuple(np.array(m, dtype=np.int64) for m in members), tuple(places)
+
+
 @functools.lru_cache(maxsize=32)
 def layout(cfg: SMCConfig) -> Layout:
     """Return the kernel layout for ``cfg`` (cached: configs are frozen)."""
     states = [atr_init()]
     params: list[Any] = []
-    columns: list[str] = list(ENGINE_COLUMNS)
-    widths = [len(ENGINE_COLUMNS)]
+    column_specs: list[ColumnSpec] = list(ENGINE_SPECS)
+    widths = [len(ENGINE_SPECS)]
     window = 1
     for name, module in CONCEPTS:
         part = getattr(cfg, name)
         states.append(np.asarray(module.init_state(part), dtype=np.float64))
         params.append(module.make_params(part))
-        columns.extend(module.COLUMNS)
-        widths.append(len(module.COLUMNS))
+        column_specs.extend(module.SPECS)
+        widths.append(len(module.SPECS))
         window = max(window, _lookback(name, module, cfg))
+    columns = [s.name for s in column_specs]
     if len(set(columns)) != len(columns):
         dup = sorted({c for c in columns if columns.count(c) > 1})
         raise RuntimeError(f"SMC column names collide: {dup}")
@@ -253,6 +355,7 @@ def layout(cfg: SMCConfig) -> Layout:
     s_off = np.cumsum([0] + [s.shape[0] for s in states]).astype(np.int64)
     c_off = np.cumsum([0, *widths]).astype(np.int64)
     caps = 4 * cfg.fvg.max_active + 4 * cfg.order_blocks.max_active + 2 * cfg.liquidity.max_active
+    group_idx, places = _groups(column_specs)
     return Layout(
         columns=tuple(columns),
         s_off=s_off,
@@ -262,6 +365,8 @@ def layout(cfg: SMCConfig) -> Layout:
         window=window,
         warmup=warmup,
         log_headroom=tb.EVENTS_PER_ROW * caps + 64,
+        group_idx=group_idx,
+        places=places,
     )
 
 
@@ -270,72 +375,43 @@ def columns(cfg: SMCConfig | None = None) -> tuple[str, ...]:
     return layout(cfg or SMCConfig()).columns
 
 
+def new_scratch(lay: Layout, bars: int = SCRATCH_ROWS) -> np.ndarray:
+    """Return the kernel's float64 scratch rows."""
+    return np.empty((max(min(bars, SCRATCH_ROWS), 1), len(lay.columns)))
+
+
 def execute(
     lay: Layout,
     arrays: tuple[np.ndarray, ...],
     *,
     with_log: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run the kernel over validated ``ts, o, h, l, c, v``; return ``(out, log)``.
+    scratch: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Run the kernel over validated ``ts, o, h, l, c, v``; return ``(groups, log)``.
 
-    ``out`` is ``(bars, columns)``; ``log`` holds the zone events when ``with_log``.
+    ``groups`` are the compact column groups (:meth:`Layout.frame` makes them a frame);
+    ``log`` holds the zone events when ``with_log``.
     """
     ts, o, h, lo, c, v = arrays
     nb = ts.shape[0]
     atr = np.empty(nb)
-    out = np.empty((nb, len(lay.columns)))
+    groups = lay.new_output(nb)
+    scratch = new_scratch(lay, nb) if scratch is None else scratch
     state = lay.fresh_state()
+    common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups)
     if not with_log:
         log, logn = tb.no_log()
-        run(
-            ts,
-            o,
-            h,
-            lo,
-            c,
-            v,
-            atr,
-            0,
-            0,
-            0,
-            state,
-            lay.s_off,
-            lay.c_off,
-            lay.params,
-            out,
-            log,
-            logn,
-            0,
-        )
-        return out, log
+        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0)
+        return groups, log
     log, logn = tb.new_log(max(4 * lay.log_headroom, nb))
     i = 0
     while i < nb:
-        i = run(
-            ts,
-            o,
-            h,
-            lo,
-            c,
-            v,
-            atr,
-            i,
-            i,
-            i,
-            state,
-            lay.s_off,
-            lay.c_off,
-            lay.params,
-            out,
-            log,
-            logn,
-            lay.log_headroom,
-        )
+        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom)
         if i < nb:
             bigger = np.full((2 * log.shape[0], tb.LOG_FIELDS), np.nan)
             bigger[: log.shape[0]] = log
             log = bigger
-    return out, log[: logn[0]]
+    return groups, log[: logn[0]]
 
 
 def compute_smc(candles: pd.DataFrame, config: SMCConfig | None = None) -> pd.DataFrame:
@@ -343,16 +419,19 @@ def compute_smc(candles: pd.DataFrame, config: SMCConfig | None = None) -> pd.Da
 
     ``candles``: the canonical frame (UTC open-time ``DatetimeIndex``, float columns open, high,
     low, close, volume), strictly increasing, at least ``config.timeframe`` apart, no NaN. The
-    result has the same index and the columns of :func:`columns` (see ``docs/smc.md``); values
-    that need more history than exists (ATR warm-up, no swing yet) are NaN, and ``smc_warm``
-    flags the rows past the engine's warm-up. Raises ``CandleDataError`` (a ``ValueError``)
-    naming the problem for bad input.
+    result has the same index and the columns of :func:`columns` (see ``docs/smc.md``), each
+    stored in its compact dtype (``features.schema``: int8 flags, directions and codes, int16
+    counts, int32 ages, float32 ratios, float64 prices). Values that need more history than
+    exists (ATR warm-up, no swing yet) are "not yet known": NaN in float columns, the dtype's
+    minimum in integer ones; ``features.schema.to_float64`` turns the frame (or some columns)
+    into a float64 matrix with NaN there. ``smc_warm`` flags the rows past the engine's
+    warm-up. Raises ``CandleDataError`` (a ``ValueError``) naming the problem for bad input.
     """
     cfg = _config(config)
     lay = layout(cfg)
     arrays = candle_arrays(candles, cfg.bar.ns)
-    out, _ = execute(lay, arrays)
-    return pd.DataFrame(out, index=candles.index, columns=list(lay.columns), copy=False)
+    groups, _ = execute(lay, arrays)
+    return lay.frame(groups, candles.index)
 
 
 def _config(config: SMCConfig | None) -> SMCConfig:

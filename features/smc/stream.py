@@ -37,6 +37,8 @@ class SMCStream:
         self._buf = np.full((6, self._cap), np.nan)
         self._meta = np.array([-1, 0, self._lay.window], dtype=np.int64)
         self._row = np.empty(len(self._lay.columns))
+        self._f32 = self._lay.f32
+        self._scratch_rows: np.ndarray | None = None
         self._columns = self._lay.columns
         self._template: dict[str, float] = dict.fromkeys(self._columns, np.nan)
         self._last_ts = _NO_BAR
@@ -81,7 +83,8 @@ class SMCStream:
         """Advance by one bar given as int64 UTC ns and ``[open, high, low, close, volume]``.
 
         The array twin of ``update`` (same checks); returns the row as a new float64 array in
-        ``columns`` order.
+        ``columns`` order: ``to_float64`` of ``compute_smc``'s row (NaN where not yet known,
+        float32 columns rounded to float32).
         """
         t = int(timestamp_ns)
         o, h, lo, c, v = (float(x) for x in ohlcv)
@@ -91,6 +94,9 @@ class SMCStream:
 
     def update(self, bar: Mapping[str, Any]) -> dict[str, float]:
         """Advance by one closed bar and return its feature row as ``{column: value}``.
+
+        Values are floats equal to ``to_float64`` of ``compute_smc``'s row (NaN where not yet
+        known, float32 columns rounded to float32).
 
         ``bar`` maps ``timestamp`` (or ``ts``: a tz-aware open time) and ``open``, ``high``,
         ``low``, ``close``, ``volume``. Raises ``CandleDataError`` naming the problem for a bad
@@ -121,6 +127,7 @@ class SMCStream:
             self._lay.c_off,
             self._lay.params,
             self._row,
+            self._f32,
         )
         self._last_ts = t
 
@@ -128,7 +135,7 @@ class SMCStream:
         """Advance by every bar of ``candles`` in one kernel call; return their rows.
 
         Equal to calling ``update`` bar by bar (for warming a stream up from history), and
-        to the matching rows of ``compute_smc`` over all bars seen.
+        to the matching rows of ``compute_smc`` over all bars seen, in the same compact dtypes.
         """
         ts, o, h, lo, c, v = candle_arrays(candles, self._tf_ns)
         self._check_time(int(ts[0]))
@@ -139,7 +146,7 @@ class SMCStream:
         for f, arr in enumerate((o, h, lo, c, v)):
             arrays.append(np.concatenate([self._buf[f, tail], arr]))
         atr = np.concatenate([self._buf[5, tail], np.empty(ts.shape[0])])
-        out = np.empty((ts.shape[0], len(self._lay.columns)))
+        groups = self._lay.new_output(ts.shape[0])
         log, logn = engine.tb.no_log()
         engine.run(
             arrays[0],
@@ -156,7 +163,8 @@ class SMCStream:
             self._lay.s_off,
             self._lay.c_off,
             self._lay.params,
-            out,
+            self._scratch(),
+            groups,
             log,
             logn,
             0,
@@ -171,7 +179,12 @@ class SMCStream:
         self._meta[0] = last - 1
         self._meta[1] += ts.shape[0]
         self._last_ts = int(ts[-1])
-        return pd.DataFrame(out, index=candles.index, columns=list(self._lay.columns), copy=False)
+        return self._lay.frame(groups, candles.index)
+
+    def _scratch(self) -> np.ndarray:
+        if self._scratch_rows is None:
+            self._scratch_rows = engine.new_scratch(self._lay)
+        return self._scratch_rows
 
     def snapshot(self) -> dict[str, Any]:
         """Return a self-contained copy of the stream's state (picklable; arrays are copies)."""
@@ -216,9 +229,9 @@ def iter_smc(
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of ``compute_smc(candles, config)`` in consecutive chunks of ``chunk_bars``.
 
-    The same rows at the same speed, but only one chunk's rows in memory at a time (220 float64
-    columns are 37x the input's size): for long histories written out as they come. Bad input
-    raises as in ``compute_smc``, at the chunk that holds it.
+    The same rows (compact dtypes) at the same speed, but only one chunk's rows in memory at a
+    time (the 220 columns are 16x the input's size): for long histories written out as they
+    come. Bad input raises as in ``compute_smc``, at the chunk that holds it.
     """
     if not isinstance(chunk_bars, int) or chunk_bars < 1:
         raise ValueError(f"chunk_bars must be an int >= 1, got {chunk_bars!r}")

@@ -27,10 +27,11 @@ _LEVEL_WORD = {"int": "internal", "ext": "swing"}
 
 def _level_specs(lv: str) -> tuple[ColumnSpec, ...]:
     w = _LEVEL_WORD[lv]
+    a = "an" if lv == "int" else "a"
     p = f"swing_{lv}_"
     return (
-        flag(f"{p}high_new", f"1 when a {w} pivot high is confirmed", required=True),
-        flag(f"{p}low_new", f"1 when a {w} pivot low is confirmed", required=True),
+        flag(f"{p}high_new", f"1 when {a} {w} pivot high is confirmed", required=True),
+        flag(f"{p}low_new", f"1 when {a} {w} pivot low is confirmed", required=True),
         price(f"{p}high", f"price of the last confirmed {w} pivot high"),
         price(f"{p}low", f"price of the last confirmed {w} pivot low"),
         age(f"{p}high_age", "bars since that pivot high's bar (>= right)"),

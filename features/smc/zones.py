@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.schema import to_float64
 from features.smc import engine, swings
 from features.smc import tables as tb
 from features.smc.config import SMCConfig
@@ -144,9 +145,12 @@ def _tracked(log: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     return frame
 
 
-def _derived(out: np.ndarray, cols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
+def _derived(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
     """Swing points and structure breaks, read from the feature columns."""
+    cols = [c for c in frame.columns if c.startswith(("swing_", "struct_"))]
+    values = to_float64(frame, cols, order="F")
     pos = {c: k for k, c in enumerate(cols)}
+    out = values
     parts: list[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, np.ndarray]] = []
     for lv, name in zip(swings.LEVELS, _LEVEL_NAMES, strict=True):
         for side, kind, sign in (("high", "swing_high", 1.0), ("low", "swing_low", -1.0)):
@@ -200,10 +204,10 @@ def detect_zones(candles: pd.DataFrame, config: SMCConfig | None = None) -> pd.D
     cfg = engine._config(config)
     lay = engine.layout(cfg)
     arrays = candle_arrays(candles, cfg.bar.ns)
-    out, log = engine.execute(lay, arrays, with_log=True)
+    groups, log = engine.execute(lay, arrays, with_log=True)
     index = pd.DatetimeIndex(candles.index)
     records = pd.concat(
-        [_tracked(log, index), _derived(out, lay.columns, index)], ignore_index=True
+        [_tracked(log, index), _derived(lay.frame(groups, index), index)], ignore_index=True
     )
     for field in EVENT_FIELDS:
         records[field] = pd.to_datetime(records[field], utc=True)

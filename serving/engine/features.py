@@ -27,6 +27,7 @@ import pandas as pd
 from features.candles.resample import grid_origin_ns, resample_candles
 from features.candles.schema import INDEX_NAME, OHLCV, CandleDataError, Timeframe
 from features.mtf import MTFConfig, compute_mtf, tf_prefix, visible_rows
+from features.schema import column_float64
 from features.smc import SMCConfig, SMCStream, compute_smc
 from features.smc.engine import layout as smc_layout
 from serving.engine.strategy import StrategyInputs
@@ -134,7 +135,7 @@ def batch_features(candles: pd.DataFrame, spec: FeatureSpec) -> FeatureSet:
         source = candles if name in OHLCV else smc
         if name not in source.columns:
             raise KeyError(f"feature column {name!r} is not produced by the SMC engine")
-        matrix[:, j] = source[name].to_numpy(np.float64)
+        matrix[:, j] = column_float64(source, name)
     if spec.htf is not None and spec.inputs.htf_columns:
         frame = htf_frame(candles, spec)
         if len(frame):
@@ -142,7 +143,7 @@ def batch_features(candles: pd.DataFrame, spec: FeatureSpec) -> FeatureSet:
             seen = rows >= 0
             offset = len(spec.inputs.columns)
             for j, name in enumerate(spec.inputs.htf_columns):
-                values = frame[name].to_numpy(np.float64)
+                values = column_float64(frame, name)
                 matrix[seen, offset + j] = values[rows[seen]]
     return FeatureSet(matrix=matrix, smc=smc, names=spec.inputs.names)
 

@@ -39,10 +39,11 @@ SIG_TRAIL_SHORT = 8
 SIG_EXIT_LONG = 9  # 1: close longs at the next open
 SIG_EXIT_SHORT = 10
 SIG_FACTORS = 11  # bit mask of the confluence factors present (reporting)
-NS = 12
+SIG_SIZE = 12  # risk multiplier of the entry (a model's sizing); NaN: 1, the rules' own size
+NS = 13
 SIGNAL_FIELDS: tuple[str, ...] = (
     "entry", "score", "long_stop", "short_stop", "long_target", "short_target", "atr",
-    "trail_long", "trail_short", "exit_long", "exit_short", "factors",
+    "trail_long", "trail_short", "exit_long", "exit_short", "factors", "size",
 )  # fmt: skip
 
 # -- account ---------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ R_MIN_RR = 10
 R_EXPOSURE = 11
 R_NO_EQUITY = 12
 R_REJECTED = 13  # the exchange refused the entry order
+R_MODEL = 14  # the model sized the entry to zero (a model-filtered strategy)
 REASONS: tuple[str, ...] = (
     "none",
     "halted: max drawdown",
@@ -114,6 +116,7 @@ REASONS: tuple[str, ...] = (
     "exposure/leverage cap leaves too small a size",
     "no equity",
     "rejected by the exchange",
+    "declined by the model",
 )
 
 # -- trade slot: the engine's view -----------------------------------------------------------------

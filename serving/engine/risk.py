@@ -290,6 +290,11 @@ def plan_entry(
     if equity <= 0.0:
         return L.R_NO_EQUITY
     risk = risk_fraction(acct, atr, close, p)
+    size = sig[L.SIG_SIZE]
+    if np.isfinite(size):
+        if size <= 0.0:
+            return L.R_MODEL
+        risk *= size
     qty = equity * risk / (dist + costs)
     held = committed_notional(acct, trades, close)
     room = min(
@@ -349,6 +354,7 @@ def plan_order(
     target: float | None = None,
     taker_fee: float = 0.0005,
     slippage_bps: float = 1.0,
+    size: float | None = None,
 ) -> EntryPlan:
     """Size an entry with the engine's risk manager (the same compiled code as every runner).
 
@@ -362,6 +368,7 @@ def plan_order(
         target: The next liquidity level in the trade's direction, if known.
         taker_fee: Fee of the market entry and the stop, as a fraction of notional.
         slippage_bps: Expected slippage per taker fill, basis points.
+        size: Risk multiplier of a model's sizing (``None``: the rules' own size; 0 declines).
 
     Raises:
         ValueError: A bad argument (names it), e.g. a stop on the wrong side of the price.
@@ -393,6 +400,8 @@ def plan_order(
     sig[L.SIG_LONG_STOP if direction > 0 else L.SIG_SHORT_STOP] = stop
     if target is not None:
         sig[L.SIG_LONG_TARGET if direction > 0 else L.SIG_SHORT_TARGET] = target
+    if size is not None:
+        sig[L.SIG_SIZE] = size
     row = np.full(L.NR, np.nan)
     trades = np.zeros((L.MAX_SLOTS, L.NT))
     code = plan_entry(acct, trades, float(direction), float(price), sig, p, row)

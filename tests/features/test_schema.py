@@ -72,3 +72,20 @@ def test_to_float64_maps_the_integer_sentinel_to_nan_and_nothing_else() -> None:
     expected[:, 2] = values[:, 2].astype(np.float32)  # float32: its value, widened
     np.testing.assert_array_equal(back, expected)
     assert back.dtype == np.float64
+
+
+def test_what_compute_mtf_returns_is_declared() -> None:
+    from features.candles.resample import resample_candles
+    from features.mtf import compute_mtf
+    from features.smc import compute_smc
+    from features.warm import _tiny_candles
+
+    candles = _tiny_candles()
+    hourly = resample_candles(candles, "1h", base="5m")
+    frames = {
+        "5m": candles.join(compute_smc(candles, SMCConfig.for_timeframe("5m"))),
+        "1h": hourly.join(compute_smc(hourly, SMCConfig.for_timeframe("1h"))),
+    }
+    out = compute_mtf(frames, "5m")
+    assert [s.name for s in specs(list(out.columns))] == list(out.columns)
+    assert list(out.dtypes) == [spec_of(c).dtype for c in out.columns]

@@ -14,6 +14,7 @@ from expectations.features import FeatureSuiteReport
 from features.candles.schema import Timeframe
 from features.feature_table import EVENT_TIMESTAMP, VECTOR, features_frame, known_after
 from features.mtf import MTFConfig, compute_mtf
+from features.schema import to_float64
 from features.smc import SMCConfig, compute_smc
 from orchestration.assets.features import (
     FEATURE_SUITE,
@@ -110,7 +111,7 @@ def test_features_job_fills_offline_and_online_stores_and_a_training_set(
         assert stored.index.equals(candles.index), tf
         assert np.array_equal(
             stored.to_numpy(),
-            compute_smc(candles, SMCConfig.for_timeframe(tf)).to_numpy(),
+            to_float64(compute_smc(candles, SMCConfig.for_timeframe(tf))),
             equal_nan=True,
         ), tf
     from features.feature_store import online_vector
@@ -151,7 +152,7 @@ def test_day_by_day_partitions_equal_a_full_recomputation(
         full = compute_smc(candles, SMCConfig.for_timeframe(tf))
         stored = features_frame(tables.read(f"smc_{tf}", SYMBOL))
         assert stored.index.equals(full.index), tf
-        assert np.array_equal(stored.to_numpy(), full.to_numpy(), equal_nan=True), tf
+        assert np.array_equal(stored.to_numpy(), to_float64(full), equal_nan=True), tf
         frames[tf] = candles.join(full)
     mtf = compute_mtf(frames, "5m", MTFConfig())
     stored_mtf = features_frame(tables.read("mtf_5m", SYMBOL))

@@ -164,3 +164,15 @@ def test_kelly_never_exceeds_the_cap_nor_goes_below_its_floor() -> None:
     RiskConfig(volatility_scaling=False, kelly_fraction=1.0).fill(p)
     assert risk_fraction(_with_history([3.0] * 30), 1.0, 100.0, p) == pytest.approx(0.02)
     assert risk_fraction(_with_history([-1.0] * 30), 1.0, 100.0, p) == pytest.approx(0.0025)
+
+
+def test_a_model_size_scales_the_risk_and_zero_declines_the_entry() -> None:
+    args = {"price": 100.0, "stop": 98.0, "atr": 1.0, "equity": 10_000.0, "target": 110.0}
+    full = plan_order(FLAT, 1, **args)  # type: ignore[arg-type]
+
+    half = plan_order(FLAT, 1, size=0.5, **args)  # type: ignore[arg-type]
+
+    assert half.qty == pytest.approx(full.qty * 0.5)
+    assert half.stop == full.stop
+    with pytest.raises(EntryRefused, match="declined by the model"):
+        plan_order(FLAT, 1, size=0.0, **args)  # type: ignore[arg-type]

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from features.schema import to_float64
+
 START = pd.Timestamp("2024-03-04 00:00", tz="UTC")  # a Monday
 FIVE_MIN = pd.Timedelta(minutes=5)
 
@@ -83,10 +85,16 @@ def flat(k: int, price: float, half_range: float = 0.5) -> list[tuple[float, flo
 
 
 def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Assert two frames hold exactly the same values (NaN equals NaN), index and columns."""
+    """Assert two frames hold exactly the same values (NaN equals NaN), index and columns.
+
+    Compared through ``to_float64`` (a compact frame's "not yet known" is NaN there), so a
+    stream's float rows compare with a batch frame; two compact frames must share dtypes.
+    """
     assert list(actual.columns) == list(expected.columns)
     assert actual.index.equals(expected.index)
-    np.testing.assert_array_equal(actual.to_numpy(), expected.to_numpy())
+    if not (actual.dtypes == np.float64).all() and not (expected.dtypes == np.float64).all():
+        assert list(actual.dtypes) == list(expected.dtypes)
+    np.testing.assert_array_equal(to_float64(actual), to_float64(expected))
 
 
 def zigzag(mids: Sequence[float], half_range: float = 0.5) -> list[list[float]]:

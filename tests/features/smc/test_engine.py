@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.schema import compact_frame, spec_of, to_float64
 from features.smc import (
     SMCConfig,
     SMCStream,
@@ -54,7 +55,7 @@ def full() -> pd.DataFrame:
 def test_output_has_the_input_index_and_the_documented_columns(full: pd.DataFrame) -> None:
     assert full.index.equals(SERIES.index)
     assert tuple(full.columns) == columns()
-    assert all(full.dtypes == np.float64)
+    assert list(full.dtypes) == [spec_of(c).dtype for c in full.columns]
     assert len(set(full.columns)) == len(full.columns)
 
 
@@ -136,7 +137,7 @@ def test_stream_equals_batch_across_the_window_wraparound_with_small_config() ->
     stream = SMCStream(SMALL)
     values = GAPPY.to_numpy()
     rows = [stream.update_array(t, values[k]) for k, t in enumerate(GAPPY.index.asi8)]
-    np.testing.assert_array_equal(np.vstack(rows), batch.to_numpy())
+    np.testing.assert_array_equal(np.vstack(rows), to_float64(batch))
 
 
 def test_stream_resumes_exactly_after_snapshot_and_restore_midway(full: pd.DataFrame) -> None:
@@ -162,9 +163,9 @@ def test_update_frame_warms_a_stream_that_then_continues_bar_by_bar(full: pd.Dat
         for k, t in enumerate(SERIES.index.asi8)
         if 2003 <= k < 2600
     ]
-    np.testing.assert_array_equal(first.to_numpy(), full.iloc[:2000].to_numpy())
-    np.testing.assert_array_equal(second.to_numpy(), full.iloc[2000:2003].to_numpy())
-    np.testing.assert_array_equal(np.vstack(rest), full.iloc[2003:2600].to_numpy())
+    assert_same(first, full.iloc[:2000])
+    assert_same(second, full.iloc[2000:2003])
+    np.testing.assert_array_equal(np.vstack(rest), to_float64(full.iloc[2003:2600]))
 
 
 def test_each_module_alone_gives_the_same_columns_as_the_engine(full: pd.DataFrame) -> None:
@@ -181,10 +182,10 @@ def test_each_module_alone_gives_the_same_columns_as_the_engine(full: pd.DataFra
             frame, cfg.premium_discount, swings_cfg=cfg.swings
         ),
     }
-    for name, result in alone.items():
-        np.testing.assert_array_equal(
-            result.to_numpy(), full.iloc[:2500][list(result.columns)].to_numpy(), err_msg=name
-        )
+    for result in alone.values():
+        # A module alone gives float64; stored in the engine's dtypes it is the engine's output.
+        stored = compact_frame(result.to_numpy(), list(result.columns), result.index)
+        assert_same(stored, full.iloc[:2500][list(result.columns)])
 
 
 def test_every_step_writes_every_column_on_every_bar() -> None:
@@ -229,10 +230,12 @@ def test_warm_flag_turns_on_after_the_deepest_lookback_and_atr(full: pd.DataFram
     assert (warm[:first] == 0.0).all()
 
 
-def test_batch_output_columns_share_one_buffer(full: pd.DataFrame) -> None:
-    first = full[full.columns[0]].to_numpy()
-    last = full[full.columns[-1]].to_numpy()
-    assert np.may_share_memory(first, last)
+def test_batch_output_columns_of_one_dtype_share_one_buffer(full: pd.DataFrame) -> None:
+    for dtype in engine.DTYPE_GROUPS:
+        same = [c for c in full.columns if full[c].dtype == dtype]
+        # Each column is a row of its dtype's (columns, bars) array: no copy, no consolidation.
+        bases = {id(full[c].to_numpy().base) for c in same}
+        assert len(bases) == 1, dtype
 
 
 def _frame_from(steps: list[tuple[float, float, float, float]]) -> pd.DataFrame:
@@ -275,7 +278,7 @@ def test_stream_equals_batch_on_generated_candles(steps: list) -> None:
     stream = SMCStream(SMALL)
     values = frame.to_numpy()
     rows = [stream.update_array(t, values[k]) for k, t in enumerate(frame.index.asi8)]
-    np.testing.assert_array_equal(np.vstack(rows), compute_smc(frame, SMALL).to_numpy())
+    np.testing.assert_array_equal(np.vstack(rows), to_float64(compute_smc(frame, SMALL)))
 
 
 @pytest.mark.parametrize("cfg", [SMCConfig(), SMALL], ids=["default", "small"])
@@ -285,11 +288,13 @@ def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
     ts, o, h, lo, c, v = candle_arrays(GAPPY, cfg.bar.ns)
     rows = []
     for fill in (np.inf, -np.inf):
+        # A scratch row per bar: each row is written once, by that bar's steps.
         out = np.full((ts.shape[0], len(lay.columns)), fill)
         log, logn = tb.no_log()
         atr = np.empty(ts.shape[0])
         args = (ts, o, h, lo, c, v, atr, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
-        engine.run(*args, lay.params, out, log, logn, 0)
+        groups = lay.new_output(ts.shape[0])
+        engine.run(*args, lay.params, out, groups, log, logn, 0)
         rows.append(out)
     np.testing.assert_array_equal(rows[0], rows[1])
     assert not np.isinf(rows[0]).any()

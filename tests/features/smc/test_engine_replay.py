@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from features.candles.schema import CandleDataError, Timeframe
 from features.candles.sources import make_source
 from features.candles.validate import validate_candles
+from features.schema import spec_of, to_float64
 from features.smc import SMCConfig, SMCStream, compute_smc, detect_zones
 from features.smc.zones import EVENT_FIELDS
+from tests.features.smc.smc_helpers import assert_same
 
 FIVE_MIN = Timeframe.parse("5m")
 
@@ -37,13 +39,14 @@ def full(candles: pd.DataFrame) -> pd.DataFrame:
 def _assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert list(a.columns) == list(b.columns)
     assert a.index.equals(b.index)
-    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())  # NaN == NaN, exact floats
+    # NaN == NaN, exact values ("not yet known" of integer columns: NaN in to_float64)
+    assert_same(a, b)
 
 
 def test_output_is_one_numeric_row_per_bar(candles: pd.DataFrame, full: pd.DataFrame) -> None:
     assert full.index.equals(candles.index)
-    assert all(dtype == np.float64 for dtype in full.dtypes)
-    assert not np.isinf(full.to_numpy()).any()
+    assert list(full.dtypes) == [spec_of(c).dtype for c in full.columns]
+    assert not np.isinf(to_float64(full)).any()
 
 
 @pytest.mark.parametrize("k", [1, 2, 50, 289, 1000, 2016, 3001, 4500, 6047])

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from features.candles.schema import CandleDataError
+from features.schema import to_float64
 from features.smc import SMCConfig, SMCStream, columns, compute_smc, iter_smc
 from tests.features.smc.smc_helpers import random_candles
 
@@ -62,7 +63,7 @@ def test_bad_bar_is_refused_and_leaves_the_stream_unchanged(change: dict, messag
     assert stream.bars_seen == 30
     row = stream.update(_bar(30))
     np.testing.assert_array_equal(
-        np.array(list(row.values())), compute_smc(FRAME.iloc[:31]).to_numpy()[30]
+        np.array(list(row.values())), to_float64(compute_smc(FRAME.iloc[:31]))[30]
     )
 
 
