@@ -46,6 +46,7 @@ KILL_ZONE_COLUMNS = (
 KILL_ZONE_COLOR = "rgba(120,120,120,0.08)"
 MAX_ZONES = 80
 MAX_LEVELS = 40
+MAX_MARKS = 300  # structure breaks and sweeps drawn per chart, the most recent
 ZONE_ENDS = ("invalidated_at", "filled_at", "mitigated_at", "expired_at")
 LEVEL_ENDS = ("swept_at", "invalidated_at", "expired_at")
 
@@ -280,7 +281,7 @@ def candles_figure(
 
 def _add_breaks(fig: go.Figure, zones: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> None:
     z = zones[zones["kind"].isin(list(BREAK_KINDS))]
-    z = z[(z["confirmed_at"] >= t0) & (z["confirmed_at"] <= t1)]
+    z = z[(z["confirmed_at"] >= t0) & (z["confirmed_at"] <= t1)].tail(MAX_MARKS)
     for kind, symbol in (("bos", "line-ew-open"), ("choch", "star-diamond")):
         rows = z[z["kind"] == kind]
         if rows.empty:
@@ -301,7 +302,7 @@ def _add_breaks(fig: go.Figure, zones: pd.DataFrame, t0: pd.Timestamp, t1: pd.Ti
 
 def _add_sweeps(fig: go.Figure, zones: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> None:
     z = zones[zones["kind"].isin(list(LEVEL_KINDS)) & zones["swept_at"].notna()]
-    z = z[(z["swept_at"] >= t0) & (z["swept_at"] <= t1)]
+    z = z[(z["swept_at"] >= t0) & (z["swept_at"] <= t1)].sort_values("swept_at").tail(MAX_MARKS)
     if z.empty:
         return
     fig.add_trace(

@@ -82,9 +82,13 @@ def candles(kind: str, root: str, dsn: str | None, symbol: str, timeframe: str,
 
 @st.cache_data(max_entries=8, show_spinner="finding SMC zones")
 def smc(
-    symbol: str, timeframe: str, last: str, _frame: pd.DataFrame
+    root: str, symbol: str, timeframe: str, last: str, _frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``detect_zones`` records and the overlay columns of ``compute_smc`` for a series."""
+    """``detect_zones`` records and the overlay columns of ``compute_smc`` for a series.
+
+    ``root`` (the store), ``symbol``, ``timeframe`` and ``last`` (the newest candle) key the
+    cache; ``_frame`` is the series itself.
+    """
     from features.smc import SMCConfig, compute_smc, detect_zones
 
     cfg = SMCConfig.for_timeframe(timeframe)
@@ -102,3 +106,36 @@ def mtf(kind: str, root: str, dsn: str | None, symbol: str, primary: str,
     store = _store(kind, root, dsn)
     frames = loaders.analysis_context(store, symbol, timeframes, pd.Timestamp(end))
     return loaders.mtf_reading(frames, symbol, primary)
+
+
+@st.cache_resource(ttl=300, show_spinner=False)
+def dagster_instance(home: str) -> Any:
+    """The Dagster instance of the app home, opened once per five minutes (or ``Missing``)."""
+    return loaders.dagster_instance(Path(home))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else -1.0
+
+
+def equity(folder: Path, max_points: int = 4000) -> pd.DataFrame | Missing:
+    """A run's ``equity.csv``, thinned to ``max_points`` (cached until the file changes)."""
+    return _equity(str(folder), _mtime(folder / "equity.csv"), max_points)
+
+
+@st.cache_data(max_entries=32, show_spinner="reading equity")
+def _equity(folder: str, mtime: float, max_points: int) -> pd.DataFrame | Missing:
+    from dashboards.figures import thin
+
+    frame = loaders.load_equity(Path(folder))
+    return frame if isinstance(frame, Missing) else thin(frame, max_points)
+
+
+def trades(folder: Path) -> pd.DataFrame | Missing:
+    """A run's ``trades.csv`` (cached until the file changes)."""
+    return _trades(str(folder), _mtime(folder / "trades.csv"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _trades(folder: str, mtime: float) -> pd.DataFrame | Missing:
+    return loaders.load_trades(Path(folder))

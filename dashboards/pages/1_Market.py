@@ -51,7 +51,7 @@ overlays = st.multiselect("Overlays", figures.OVERLAYS, default=list(figures.OVE
                           key="overlays")  # fmt: skip
 max_bars = ui.dashboard_settings().max_bars
 view, shown = figures.downsample(window, timeframe, max_bars)
-zones, features = ui.smc(symbol, timeframe, str(last), frame)
+zones, features = ui.smc(str(settings.candles_dir), symbol, timeframe, str(last), frame)
 if shown != tf.label:
     st.caption(f"{len(window):,} {timeframe} bars resampled to {shown} ({len(view):,} bars); "
                "narrow the dates for full detail and the kill zones.")  # fmt: skip

@@ -26,19 +26,19 @@ st.subheader("Metrics side by side")
 st.dataframe(loaders.metrics_table(selected, HEADLINE), key="metrics")
 curves = {}
 for run in selected:
-    equity = loaders.load_equity(run.folder)
+    equity = ui.equity(run.folder)
     if not isinstance(equity, loaders.Missing):
-        curves[run.name] = figures.thin(equity, 4000)["equity"]
+        curves[run.name] = equity["equity"]
 st.plotly_chart(figures.equity_comparison_figure(curves), key="comparison")
 
 st.subheader("One run")
 name = st.selectbox("Run", chosen, key="run")
 run = next(r for r in selected if r.name == name)
-equity = loaders.load_equity(run.folder)
+equity = ui.equity(run.folder)
 if not ui.show_missing(equity, level="warning"):
     assert isinstance(equity, pd.DataFrame)
-    st.plotly_chart(figures.equity_figure(figures.thin(equity, 4000)), key="equity")
-trades = loaders.load_trades(run.folder)
+    st.plotly_chart(figures.equity_figure(equity), key="equity")
+trades = ui.trades(run.folder)
 if ui.show_missing(trades, level="warning"):
     st.stop()
 assert isinstance(trades, pd.DataFrame)

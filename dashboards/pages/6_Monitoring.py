@@ -53,7 +53,7 @@ def live() -> None:
         box = st.error if health["status"] != "ok" else st.success
         box(f"{health['status']} (action: {health['action']}): {health['reason']}")
     st.subheader("Pipeline")
-    instance = loaders.dagster_instance(home)
+    instance = ui.dagster_instance(str(home))
     if ui.show_missing(instance):
         return
     checks = loaders.check_results(instance)

@@ -257,3 +257,17 @@ def test_thin_keeps_at_most_max_points_and_the_last_row() -> None:
 
     assert len(out) <= 1001
     assert out["v"].iloc[-1] == 10_000
+
+
+def test_structure_marks_are_capped_to_the_most_recent() -> None:
+    candles = bars(500)
+    breaks = records(*[
+        {**record("bos", 1, 100.0, 100.0, str(candles.index[k])), "level": "swing"}
+        for k in range(400)
+    ])  # fmt: skip
+
+    fig = figures.candles_figure(candles, timeframe="5m", zones=breaks, overlays=("structure",))
+
+    [marks] = [t for t in fig.data if t.name == "BOS"]
+    assert len(marks.x) == figures.MAX_MARKS
+    assert pd.Timestamp(marks.x[-1]) == candles.index[399]
