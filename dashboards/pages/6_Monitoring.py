@@ -36,7 +36,8 @@ if not ui.show_missing(snapshots):
         [s.day for s in snapshots][::-1], [s.summary.get("share", 0.0) for s in snapshots][::-1],
         summary["drift_share"]), key="drift_history")  # fmt: skip
     report = snap.folder / "report.html"
-    with st.expander("Evidently report"):
+    # The report is self-contained (several MB): send it only when asked for.
+    if st.toggle("Show the Evidently report", key="show_report"):
         if report.is_file():
             st.iframe(report, height=900)
         else:

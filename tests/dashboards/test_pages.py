@@ -125,6 +125,20 @@ def test_monitoring_shows_the_drift_of_the_chosen_day(home: Path) -> None:
     assert {m.label: m.value for m in at.metric}["Share drifted"] == "0%"
 
 
+def test_monitoring_sends_the_evidently_report_only_when_asked(
+    home: Path, seeded_home: Path
+) -> None:
+    at = run("pages/6_Monitoring.py")
+    assert not at.get("iframe")
+
+    at.toggle(key="show_report").set_value(True).run()
+
+    assert not at.exception
+    [frame] = at.get("iframe")
+    report = seeded_home / "monitoring" / "drift" / "2024-01-10" / "report.html"
+    assert frame.proto.srcdoc == report.read_text()
+
+
 @pytest.mark.parametrize(
     ("page", "expected"),
     [
