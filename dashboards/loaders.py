@@ -271,6 +271,12 @@ def load_signals(settings: DashboardSettings, limit: int = 200) -> pd.DataFrame 
     url = f"{settings.service_url.rstrip('/')}/api/signals?limit={limit}"
     try:
         data = json.loads(_get(url, key, settings.request_timeout_s))
+    except urllib.error.HTTPError as exc:
+        hint = " (set SMARTMARKET_DASHBOARD_SERVICE_API_KEY)" if exc.code in (401, 403) else ""
+        return Missing(
+            f"the signal service at {settings.service_url} refused the request: "
+            f"HTTP {exc.code}{hint}"
+        )
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return Missing(
             f"the signal service at {settings.service_url} does not answer "

@@ -116,11 +116,12 @@ def test_parse_prometheus_reads_samples() -> None:
 
 class _Signals(BaseHTTPRequestHandler):
     body = b"{}"
+    status = 200
     seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).seen.append(f"{self.path} {self.headers.get('Authorization')}")
-        self.send_response(200)
+        self.send_response(type(self).status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(type(self).body)
@@ -149,6 +150,17 @@ def test_signals_come_from_the_service_with_the_api_key(service: str) -> None:
     assert isinstance(out, pd.DataFrame)
     assert out.to_dict("records") == [{"symbol": "BTC/USDT", "type": "ENTRY", "factors.htf": 0.5}]
     assert _Signals.seen == ["/api/signals?limit=5 Bearer k"]
+
+
+def test_a_service_that_wants_a_key_says_which_setting(service: str) -> None:
+    _Signals.status = 401
+    try:
+        out = loaders.load_signals(DashboardSettings(service_url=service))
+    finally:
+        _Signals.status = 200
+
+    assert isinstance(out, Missing)
+    assert out.message.endswith("HTTP 401 (set SMARTMARKET_DASHBOARD_SERVICE_API_KEY)")
 
 
 def test_a_service_without_signals_says_so(service: str) -> None:
