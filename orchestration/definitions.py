@@ -14,10 +14,12 @@ import dagster as dg
 from orchestration.assets.backtests import build_backtest_asset
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
 from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
+from orchestration.assets.monitoring import build_drift_asset, day_partitions
 from orchestration.partitions import candle_partitions
 from orchestration.resources import build_resources
 from orchestration.resources.feast import build_feature_resources
 from orchestration.schedules import build_hourly_schedule
+from orchestration.sensors import build_drift_sensor
 from orchestration.settings import Settings, apply_offline_env
 
 CANDLES_JOB = "candles_job"
@@ -25,6 +27,7 @@ FEATURES_JOB = "features_job"
 TRAINING_JOB = "training_job"
 MAIN_JOB = "main_job"
 AUTOMATION_SENSOR = "feature_automation"
+DRIFT_JOB = "drift_job"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -55,9 +58,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Point-in-time training dataset from the Feast offline store.",
     )
     backtest = build_backtest_asset(settings)
+    drift = build_drift_asset(day_partitions(partitions), settings)
+    drift_job = dg.define_asset_job(
+        DRIFT_JOB,
+        selection=dg.AssetSelection.assets(drift),
+        description="Daily drift snapshot of the model inputs (Evidently) and its checks.",
+    )
     main_job = dg.define_asset_job(
         MAIN_JOB,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(drift),
         description="Everything `smartmarket run` shows, in one run: candles, features, the "
         "Feast stores, the training dataset and the headline backtest on the stored candles.",
     )
@@ -69,11 +78,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Materializes feature assets whose candles were updated (eager conditions).",
     )
+    jobs = [main_job, candles_job, features_job, training_job, drift_job]
+    drift_sensor = build_drift_sensor(settings.home_dir, defined_jobs=[j.name for j in jobs])
     return dg.Definitions(
-        assets=[raw, candles, *features, backtest],
-        jobs=[main_job, candles_job, features_job, training_job],
-        schedules=[build_hourly_schedule(candles_job, list(settings.symbols))],
-        sensors=[automation],
+        assets=[raw, candles, *features, backtest, drift],
+        jobs=jobs,
+        schedules=[
+            build_hourly_schedule(candles_job, list(settings.symbols)),
+            dg.build_schedule_from_partitioned_job(drift_job, hour_of_day=1),
+        ],
+        sensors=[automation, drift_sensor],
         resources={**build_resources(settings), **build_feature_resources(settings)},
     )
 

@@ -28,6 +28,7 @@ def _pid_file(home: Path) -> Path:
 def up(
     port: int = typer.Option(DAGSTER_PORT, help="Port of the Dagster UI."),
     grace: float = typer.Option(20.0, help="Seconds each service gets to stop cleanly."),
+    dashboard_port: int = typer.Option(3090, help="Port of the Streamlit dashboard."),
 ) -> None:
     """Start Dagster (webserver, daemon) and the signal service on 127.0.0.1; Ctrl-C stops them."""
     from orchestration.main_job import REPO_ROOT, prepare_dagster_home
@@ -50,6 +51,11 @@ def up(
         ),
         _signal_service(settings.home_dir),
     ]
+    # -- the dashboard (helper "dashboard"; keep other services in their own blocks) --
+    from orchestration.cli.dashboard import dashboard_service
+
+    services.append(dashboard_service(settings, dashboard_port))
+    # -- end of the dashboard block --
     code = supervise(services, pid_file, echo=console.print, grace=grace)
     raise typer.Exit(code)
 
