@@ -17,7 +17,7 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup warm run test lint format bench smc-pictures up down serve clean
+.PHONY: help setup warm run test lint format bench smc-pictures up down serve dashboard clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ bench: setup ## Benchmarks: speed and peak memory, side by side with peers
 smc-pictures: setup ## Render each SMC concept on real data to docs/img/smc/ (DATA=../shared/data)
 	$(BIN)/python docs/smc_pictures.py $${DATA:-../shared/data}
 
-up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070); Ctrl-C or `make down` stops them
+up: setup ## Start Dagster (:3070), the signal service (:3080) and the dashboard (:3090); Ctrl-C or `make down` stops them
 	exec $(BIN)/smartmarket up
 
 down: ## Stop what `make up` started
@@ -66,6 +66,9 @@ down: ## Stop what `make up` started
 
 serve: setup ## Start the signal service alone (http://127.0.0.1:3080/docs)
 	exec $(BIN)/smartmarket serve
+
+dashboard: setup ## Start the Streamlit dashboard alone (http://127.0.0.1:3090)
+	exec $(BIN)/smartmarket dashboard
 
 clean: ## Remove the app home (embedded state); keeps .venv
 	rm -rf $${SMARTMARKET_HOME:-.smartmarket}
