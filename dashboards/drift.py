@@ -157,7 +157,7 @@ def model_inputs(
     """Return the model inputs of every symbol's candles opened in ``[start, end)``.
 
     Args:
-        tables: ``features.feature_table.FeatureTables`` of the offline store.
+        tables: ``features.tables.FeatureTables`` of the offline store.
         view: The packed model view (``model_<trading timeframe>``).
         names: The input names in the packed vector's order (``FeatureSet.model_columns``).
         start: First open time (UTC).

@@ -71,7 +71,7 @@ def build_drift_asset(
             model_inputs,
             write_snapshot,
         )
-        from features.feature_table import view_name
+        from features.layout import view_name
 
         day = context.partition_key
         features = feature_store.feature_set()

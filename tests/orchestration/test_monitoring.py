@@ -27,7 +27,8 @@ SYMBOL = "BTC/USDT"
 
 def feature_home(home: Path, shift: float) -> FeatureStoreResource:
     """A training dataset and one day of packed model inputs; ``shift`` moves half of them."""
-    from features.feature_table import FeatureTables, pack_vector, to_offline_table
+    from features.model_inputs import pack_vector
+    from features.tables import FeatureTables, to_offline_table
 
     resource = FeatureStoreResource(
         repo_dir=str(home / "feast"), state_dir=str(home / "features"),
