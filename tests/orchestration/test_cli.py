@@ -131,6 +131,8 @@ def test_run_backtests_the_candles_the_job_stored(
     assert "1,440" in result.output  # 5 days x 288 five-minute candles
     assert "backtest BTC/USDT 5m" in result.output
     assert "from the parquet candle store (file data)" in result.output
+    assert "main_job > raw_candles started" in result.output  # each step named as it runs
+    assert "raw_candles 5/5 partitions" in result.output  # partitions done / total
     assert "buy_and_hold_return=" in result.output
     assert (home / "dagster" / "dagster.yaml").exists()
     (record,) = json.loads((home / "backtests" / "summary.json").read_text())
