@@ -14,16 +14,22 @@ import dagster as dg
 from orchestration.assets.backtests import build_backtest_asset
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
 from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
+from orchestration.assets.training import (
+    TRAINED_MODEL,
+    build_training_model_asset,
+    model_partition_key,
+)
 from orchestration.partitions import candle_partitions
 from orchestration.resources import build_resources
 from orchestration.resources.feast import build_feature_resources
-from orchestration.schedules import build_hourly_schedule
+from orchestration.schedules import build_hourly_schedule, build_retrain_schedule
 from orchestration.settings import Settings, apply_offline_env
 
 CANDLES_JOB = "candles_job"
 FEATURES_JOB = "features_job"
 TRAINING_JOB = "training_job"
 MAIN_JOB = "main_job"
+RETRAIN_JOB = "retrain_job"
 AUTOMATION_SENSOR = "feature_automation"
 
 
@@ -55,9 +61,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Point-in-time training dataset from the Feast offline store.",
     )
     backtest = build_backtest_asset(settings)
+    model = build_training_model_asset(settings)
+    retrain_job = dg.define_asset_job(
+        RETRAIN_JOB,
+        selection=dg.AssetSelection.assets(TRAINED_MODEL),
+        partitions_def=model.partitions_def,
+        description="Train, evaluate and register the meta-label model; the gate decides the "
+        "champion (the weekly `retrain` schedule and a drift sensor request it).",
+    )
     main_job = dg.define_asset_job(
         MAIN_JOB,
-        selection=dg.AssetSelection.all(),
+        # A job's partitioned assets share one partitions definition: the model (partitioned by
+        # symbol set and timeframe) runs in retrain_job, right after this job in `make run`.
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(TRAINED_MODEL),
         description="Everything `smartmarket run` shows, in one run: candles, features, the "
         "Feast stores, the training dataset and the headline backtest on the stored candles.",
     )
@@ -70,9 +86,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Materializes feature assets whose candles were updated (eager conditions).",
     )
     return dg.Definitions(
-        assets=[raw, candles, *features, backtest],
-        jobs=[main_job, candles_job, features_job, training_job],
-        schedules=[build_hourly_schedule(candles_job, list(settings.symbols))],
+        assets=[raw, candles, *features, backtest, model],
+        jobs=[main_job, candles_job, features_job, training_job, retrain_job],
+        schedules=[
+            build_hourly_schedule(candles_job, list(settings.symbols)),
+            build_retrain_schedule(
+                retrain_job, model_partition_key(settings.symbols, settings.trading_timeframe)
+            ),
+        ],
         sensors=[automation],
         resources={**build_resources(settings), **build_feature_resources(settings)},
     )
