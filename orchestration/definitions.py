@@ -65,7 +65,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     retrain_job = dg.define_asset_job(
         RETRAIN_JOB,
         selection=dg.AssetSelection.assets(TRAINED_MODEL),
-        partitions_def=model.partitions_def,
         description="Train, evaluate and register the meta-label model; the gate decides the "
         "champion (the weekly `retrain` schedule and a drift sensor request it).",
     )
