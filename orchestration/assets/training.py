@@ -283,7 +283,8 @@ def train_register(
         example=example,
     )
     record_decision(registry, logged.version, decision)
-    after = version_by_alias(registry, CHAMPION)
+    found = version_by_alias(registry, CHAMPION)
+    after = None if found is None else str(found.version)
     summary = evaluation.summary
     record = {
         "symbols": symbols,
@@ -304,13 +305,11 @@ def train_register(
         "promoted": decision.promote,
         "reason": decision.reason,
         "champion_before": before,
-        "champion_after": None if after is None else str(after.version),
+        "champion_after": after,
         "bundle": str(result.bundle),
     }
     (out_dir / SUMMARY_FILE).write_text(json.dumps(record, indent=2))
-    return TrainingOutcome(
-        result, evaluation, logged, decision, before, record["champion_after"], record
-    )
+    return TrainingOutcome(result, evaluation, logged, decision, before, after, record)
 
 
 class TrainingWindow(dg.Config):
@@ -346,7 +345,7 @@ def store_features(
     service = store.get_feature_service(feature_store.feature_set().inputs_service)
     out = {}
     for symbol, frame in candles.items():
-        closes = frame.index + trading.delta
+        closes = pd.DatetimeIndex(frame.index + trading.delta)
         parts = []
         months = closes.tz_convert(None).to_period("M")
         for month in sorted(set(months)):  # a month at a time: bounded memory
@@ -372,7 +371,8 @@ def check_results(outcome: TrainingOutcome, metric: str) -> list[dg.AssetCheckRe
     from training.calibration import brier_score, expected_calibration_error
 
     summary = outcome.evaluation.summary
-    model, rules = float(summary.loc["model_filtered", metric]), float(summary.loc["rules", metric])
+    model = float(summary.at["model_filtered", metric])  # type: ignore[arg-type]
+    rules = float(summary.at["rules", metric])  # type: ignore[arg-type]
     beats = _check(
         BEATS_BASELINES,
         math.isfinite(model) and (not math.isfinite(rules) or model > rules),

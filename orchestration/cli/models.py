@@ -257,6 +257,19 @@ def _registry(home: Path | None) -> Any:
     return registry_config(load_settings(home=home))
 
 
+def _decision(tag: str) -> str:
+    """``promoted: reason`` / ``kept: reason`` of a version's ``promotion`` tag."""
+    import json
+
+    if not tag:
+        return "-"
+    try:
+        value = json.loads(tag)
+    except ValueError:
+        return tag
+    return f"{'promoted' if value.get('promote') else 'kept'}: {value.get('reason', '')}"
+
+
 HOME = typer.Option(None, help="App home folder (default ./.smartmarket).")
 
 
@@ -267,16 +280,9 @@ def list_models(home: Path = HOME) -> None:
     from training.registry import list_versions
 
     table = Table(title="smc-meta versions")
-    for col in (
-        "version",
-        "aliases",
-        "sharpe",
-        "total_return",
-        "n_trades",
-        "deflated_sharpe",
-        "promotion",
-    ):
-        table.add_column(col)
+    for col in ("version", "aliases", "sharpe", "total_return", "n_trades", "deflated_sharpe"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("promotion", overflow="fold")
     for row in list_versions(_registry(home)):
         e = row["evidence"]
         table.add_row(
@@ -286,7 +292,7 @@ def list_models(home: Path = HOME) -> None:
             _cell(e.total_return),
             str(e.n_trades),
             _cell(e.deflated_sharpe),
-            row["promotion"] or "-",
+            _decision(row["promotion"]),
         )
     console.print(table)
 
@@ -316,7 +322,7 @@ def show(
         highlight=False,
         markup=False,
     )
-    run = client.get_run(found.run_id)
+    run = client.get_run(str(found.run_id))
     for key, value in sorted({**run.data.tags, **(found.tags or {})}.items()):
         if not key.startswith("mlflow."):
             console.print(f"  {key}: {value}", highlight=False, markup=False)

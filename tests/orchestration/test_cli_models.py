@@ -71,8 +71,10 @@ def test_models_list_show_promote_and_rollback(trained: dict) -> None:
     assert listed.exit_code == 0, listed.output
     assert "challenger" in listed.output
     assert shown.exit_code == 0, shown.output
-    assert "fingerprint:" in shown.output and "train_end:" in shown.output
-    assert promoted.exit_code == 0 and "champion -> version 1" in promoted.output
+    assert "fingerprint:" in shown.output
+    assert "train_end:" in shown.output
+    assert promoted.exit_code == 0
+    assert "champion -> version 1" in promoted.output
     assert "champion" in champion.output
     assert back.exit_code == 2
     assert "nothing to roll back to" in back.output
@@ -97,14 +99,17 @@ def test_backtest_with_the_model_runs_beside_rule_only(trained: dict, tmp_path: 
                                  "--model", str(_bundle(trained))])  # fmt: skip
 
     assert result.exit_code == 0, result.output
-    assert "rules" in result.output and "model" in result.output
+    assert "rules" in result.output
+    assert "model" in result.output
     assert (tmp_path / "bt" / "model" / "metrics.json").exists()
 
 
 def test_backtest_refuses_a_file_inside_the_training_span(trained: dict, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["backtest", "--candles", str(trained["files"][0]),
-                                 "--symbol", "BTC/USDT", "--timeframe", "5m",
-                                 "--out", str(tmp_path / "bt"), "--model", str(_bundle(trained))])  # fmt: skip
+    first = str(trained["files"][0])
+    args = ["backtest", "--candles", first, "--symbol", "BTC/USDT", "--timeframe", "5m",
+            "--out", str(tmp_path / "bt"), "--model", str(_bundle(trained))]  # fmt: skip
+
+    result = runner.invoke(app, args)
 
     assert result.exit_code == 2
     assert "inside the model's training span" in result.output
@@ -130,8 +135,11 @@ def test_backtest_refuses_a_model_of_other_features(trained: dict, tmp_path: Pat
 def test_too_few_rows_for_the_folds_is_one_line(tmp_path: Path) -> None:
     short = _file(tmp_path, "BTC/USDT", "2024-01-01", 2)
 
-    result = runner.invoke(app, ["train", "--symbol", "BTC/USDT", "--candles", str(short),
-                                 "--timeframe", "5m", "--home", str(tmp_path / "home")])  # fmt: skip
+    home = str(tmp_path / "home")
+    args = ["train", "--symbol", "BTC/USDT", "--candles", str(short), "--timeframe", "5m",
+            "--home", home]  # fmt: skip
+
+    result = runner.invoke(app, args)
 
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error:")
