@@ -17,7 +17,7 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run test lint format bench smc-pictures up down clean
+.PHONY: help setup warm run test lint format bench smc-pictures up down clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -27,9 +27,14 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@echo "Compiling the numba kernels once (about a minute on a new machine) ..."
+	$(BIN)/smartmarket warm
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the pinned lock (quick when done)
+
+warm: setup ## Compile (or load) every numba kernel, saying what it does
+	$(BIN)/smartmarket warm
 
 run: setup ## Run the main job on embedded defaults (synthetic market, no network)
 	$(BIN)/smartmarket run

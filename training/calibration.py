@@ -159,17 +159,61 @@ def fit_calibrator(
             f"fit_calibrator: {overlap.size} validation row(s) are also test rows "
             f"(first {int(overlap[0])}); calibration never sees test data"
         )
-    p_all = _check_proba(proba, "fit_calibrator proba")
-    y_all = _check_binary(y, len(p_all), "fit_calibrator y")
+    p_all, y_all = np.asarray(proba).reshape(-1), np.asarray(y).reshape(-1)
+    if len(y_all) != len(p_all):
+        raise ValueError(f"fit_calibrator: {len(y_all)} labels for {len(p_all)} probabilities")
     if valid.max() >= len(p_all) or valid.min() < 0:
         raise ValueError(f"fit_calibrator: validation index out of range for {len(p_all)} rows")
-    p, labels = p_all[valid], y_all[valid]
+    # Only the validation rows are read, checks included: other rows may hold anything.
+    p = _check_proba(p_all[valid], "fit_calibrator proba[fold.valid]")
+    labels = _check_binary(y_all[valid], len(p), "fit_calibrator y[fold.valid]")
     if len(np.unique(labels)) < 2:
         raise ValueError("fit_calibrator: the validation rows hold one class only")
     w = np.ones(len(p)) if sample_weight is None else np.asarray(sample_weight, float)[valid]
     if method == "temperature":
         return _fit_temperature(p, labels, w)
     return _fit_isotonic(p, labels, w)
+
+
+class _Part(Protocol):
+    @property
+    def x(self) -> np.ndarray: ...
+
+    @property
+    def y(self) -> np.ndarray: ...
+
+    @property
+    def w(self) -> np.ndarray: ...
+
+
+class _ValidData(Protocol):
+    @property
+    def valid(self) -> _Part: ...
+
+
+class _Predicts(Protocol):
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class _Positions:
+    valid: np.ndarray
+    test: np.ndarray
+
+
+def calibrate_on_validation(
+    method: str, classifier: _Predicts, data: _ValidData, weighted: bool = False
+) -> Calibrator:
+    """Fit a calibrator of ``classifier`` on a fold's validation part (``data.valid``).
+
+    ``data`` is a ``training.datasets.FoldData`` (or anything with ``valid.x``, ``valid.y``
+    0/1 and ``valid.w``); only its validation part is read, so the test part cannot leak in.
+    ``weighted`` weights the fit by ``valid.w``.
+    """
+    part = data.valid
+    proba = classifier.predict_proba(part.x)
+    rows = _Positions(np.arange(len(proba)), np.empty(0, dtype=np.int64))
+    return fit_calibrator(method, proba, part.y, rows, part.w if weighted else None)
 
 
 def brier_score(y: np.ndarray, p: np.ndarray, sample_weight: np.ndarray | None = None) -> float:

@@ -25,7 +25,7 @@ from features.candles.schema import Timeframe
 from serving.backtest.fast import Prepared, prepare
 from serving.engine.config import BacktestConfig
 from training.bundle import BundleMeta, save_bundle
-from training.calibration import brier_score, fit_calibrator
+from training.calibration import TemperatureCalibrator, brier_score, fit_calibrator
 from training.config import DatasetConfig, SplitConfig
 from training.datasets import feature_fingerprint, fold_data, input_columns
 from training.labels import uniqueness_weights
@@ -248,10 +248,8 @@ def _fit_fold(
 
     if len(p_valid) >= 10 and len(np.unique(data.valid.y)) == 2:
         calibrator = fit_calibrator(config.calibration, p_valid, data.valid.y, _Parts())
-    else:
-        calibrator = fit_calibrator(
-            "temperature", np.array([0.4, 0.6]), np.array([0.0, 1.0]), _Parts()
-        )
+    else:  # too few validation rows, or one class: leave the probabilities as they are
+        calibrator = TemperatureCalibrator(1.0)
     q_valid = calibrator.transform(p_valid) if len(p_valid) else p_valid
     r_valid = intents["r_multiple"].to_numpy()[valid_intents]
     threshold = choose_threshold(q_valid, r_valid, config.min_valid_trades) if len(q_valid) else 0.0

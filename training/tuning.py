@@ -1,8 +1,10 @@
 """Hyperparameter search with keras-tuner inside one training window.
 
-The caller gives the window's training rows and its (purged) inner validation rows, through
-:func:`tune_fold` with a ``training.splits.Fold`` or as arrays through :func:`tune`; the test
-rows are never read. Importing this module is cheap: keras-tuner and Keras load in the call.
+The caller gives the window's training rows and its (purged) inner validation rows: as a
+fold's windows (:func:`tune_fold_data` with a ``training.datasets.FoldData``), as row
+positions into aligned arrays (:func:`tune_fold` with a ``training.splits.Fold``), or as
+arrays (:func:`tune`); the test rows are never read. Importing this module is cheap:
+keras-tuner and Keras load in the call.
 """
 
 from __future__ import annotations
@@ -114,6 +116,56 @@ def tune_fold(
         model_config,
         tuning_config,
         sample_weight=weights,
+        on_trial=on_trial,
+    )
+
+
+class _Part(Protocol):
+    @property
+    def x(self) -> np.ndarray: ...
+
+    @property
+    def y(self) -> np.ndarray: ...
+
+    @property
+    def w(self) -> np.ndarray: ...
+
+
+class TrainValidData(Protocol):
+    """A fold's windows (``training.datasets.FoldData``): ``train`` and ``valid`` parts."""
+
+    @property
+    def train(self) -> _Part: ...
+
+    @property
+    def valid(self) -> _Part: ...
+
+
+def tune_fold_data(
+    kind: str,
+    data: TrainValidData,
+    directory: Path,
+    model_config: ModelConfig,
+    tuning_config: TuningConfig,
+    weighted: bool = True,
+    on_trial: TrialHook | None = None,
+) -> TuningResult:
+    """Search on a fold's windows: train on ``data.train``, judge on ``data.valid``.
+
+    Training is weighted by ``train.w`` unless ``weighted`` is False; targets must be 0/1;
+    the test part is never read.
+    """
+    train, valid = data.train, data.valid
+    return tune(
+        kind,
+        train.x,
+        train.y,
+        valid.x,
+        valid.y,
+        directory,
+        model_config,
+        tuning_config,
+        sample_weight=train.w if weighted else None,
         on_trial=on_trial,
     )
 

@@ -392,3 +392,12 @@ def test_explicit_options_win_over_the_settings(
     assert result.exit_code == 0, result.output
     assert exchange.calls == []
     assert _stored(home, "ETH/USDT") == FULL_DAY
+
+
+def test_warm_compiles_every_kernel_saying_what_it_does() -> None:
+    result = runner.invoke(app, ["warm"])
+
+    assert result.exit_code == 0, result.output
+    assert "SMC engine" in result.output
+    assert "engine: a 20-day synthetic backtest" in result.output
+    assert "compiled or loaded every kernel in" in result.output

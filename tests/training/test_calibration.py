@@ -11,6 +11,7 @@ from training.calibration import (
     IsotonicCalibrator,
     TemperatureCalibrator,
     brier_score,
+    calibrate_on_validation,
     calibrator_from_dict,
     expected_calibration_error,
     fit_calibrator,
@@ -141,3 +142,45 @@ def test_calibrators_round_trip_through_a_dict(method: str) -> None:
     assert again == calibrator
     np.testing.assert_array_equal(again.transform(p), calibrator.transform(p))
     assert isinstance(again, TemperatureCalibrator | IsotonicCalibrator)
+
+
+def test_rows_outside_validation_are_not_even_checked() -> None:
+    p, y, _ = _overconfident()
+    p_holed = p.copy()
+    p_holed[FOLD.test] = np.nan
+
+    assert fit_calibrator("temperature", p_holed, y, FOLD) == fit_calibrator(
+        "temperature", p, y, FOLD
+    )
+
+
+@dataclass(frozen=True)
+class _Part:
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+
+
+class _ValidOnly:
+    """Fold data whose test part fails when touched."""
+
+    def __init__(self, valid: _Part) -> None:
+        self.valid = valid
+
+    @property
+    def test(self) -> _Part:
+        raise AssertionError("the test part was read")
+
+
+class _Identity:
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return X[:, 0]
+
+
+def test_calibrate_on_validation_reads_only_the_validation_part() -> None:
+    p, y, _ = _overconfident()
+    valid = _Part(p[FOLD.valid, None], y[FOLD.valid].astype(float), np.ones(FOLD.valid.size))
+
+    calibrator = calibrate_on_validation("temperature", _Identity(), _ValidOnly(valid))
+
+    assert calibrator == fit_calibrator("temperature", p, y, FOLD)

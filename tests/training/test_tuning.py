@@ -11,10 +11,10 @@ import pytest
 
 from training.models import ModelConfig, load_classifier
 from training.models.synthetic import synthetic_windows
-from training.tuning import TuningConfig, tune, tune_fold
+from training.tuning import TuningConfig, tune, tune_fold, tune_fold_data
 
 TINY = ModelConfig(units=16, epochs=1, batch_size=64, gbm_max_iter=20)
-BUDGET = TuningConfig(algorithm="random", max_trials=2, epochs=1)
+BUDGET = TuningConfig(algorithm="bayesian", max_trials=2, epochs=1)
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,37 @@ def test_bad_window_data_names_where(data: tuple[np.ndarray, np.ndarray], tmp_pa
 
     with pytest.raises(ValueError, match="tune mlp y_train: one class only"):
         tune("mlp", X[:50], np.zeros(50), X[50:60], y[50:60], tmp_path, TINY, BUDGET)
+
+
+@dataclass(frozen=True)
+class _Part:
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+
+
+class _FoldData:
+    """Fold windows whose test part fails when touched."""
+
+    def __init__(self, train: _Part, valid: _Part) -> None:
+        self.train, self.valid = train, valid
+
+    @property
+    def test(self) -> _Part:
+        raise AssertionError("the test part was read")
+
+
+def test_fold_data_search_reads_train_and_valid_parts_only(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    X, y = data
+    t, v = FOLD.train, FOLD.valid
+    weights = np.linspace(0.5, 1.5, t.size)
+    fold = _FoldData(_Part(X[t], y[t].astype(float), weights), _Part(X[v], y[v], np.ones(v.size)))
+
+    result = tune_fold_data("gbm", fold, tmp_path, TINY, BUDGET)
+    direct = tune("gbm", X[t], y[t], X[v], y[v], tmp_path, TINY, BUDGET, sample_weight=weights)
+
+    np.testing.assert_array_equal(
+        result.classifier.predict_proba(X[v]), direct.classifier.predict_proba(X[v])
+    )
