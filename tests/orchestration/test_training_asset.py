@@ -171,3 +171,24 @@ def test_trained_model_materializes_registers_and_writes_the_summary(
         BEATS_BASELINES, NO_LEAKAGE, CALIBRATION,
     }  # fmt: skip
     assert np.isfinite(summary["summary"]["rules"]["n_trades"])
+
+
+@pytest.mark.slow
+def test_the_default_kind_reproduces_its_fold_metrics(tmp_path: Path) -> None:
+    """Same data and seed, same metrics: two runs of the default model (the mlp)."""
+    from training.pipeline import prepare_market, train_and_evaluate
+
+    config = asset.train_config("mlp", folds=3, epochs=2)
+    assert config.kind == "mlp"
+    candles = synthetic_candles("BTC/USDT", "5m", "2024-01-01", 30, seed=7)
+    features = file_features(candles, TF, ["5m", "1h", "4h"])
+    market = prepare_market("BTC/USDT", candles, features, TF, config)
+
+    runs = [
+        train_and_evaluate({"BTC/USDT": market}, TF, config, tmp_path / str(i)) for i in range(2)
+    ]
+
+    first, second = ([f.metrics for f in run.folds] for run in runs)
+    np.testing.assert_equal(first, second)
+    for a, b in zip(runs[0].folds, runs[1].folds, strict=True):
+        np.testing.assert_array_equal(a.predictions["p"], b.predictions["p"])
