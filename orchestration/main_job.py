@@ -115,9 +115,9 @@ def run_main_job(
     features, the Feast registry and online store, the training dataset and the headline
     backtest on the stored candles; then, when it succeeded, one run of ``retrain_job`` (the
     model has its own partitions: symbol set x timeframe) on the same window, whose record
-    (``<home>/models/summary.json``) becomes ``JobSummary.training``. ``echo`` gets a line per step as it runs and a few lines
-    about the features at the end; ``status`` the current step's partition count (``None``:
-    silent).
+    (``<home>/models/summary.json``) becomes ``JobSummary.training``. ``echo`` gets a line
+    per step as it runs and a few lines about the features at the end; ``status`` the current
+    step's partition count (``None``: silent).
     """
     apply_offline_env()
     prepare_dagster_home(settings)

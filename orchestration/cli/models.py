@@ -279,22 +279,19 @@ def list_models(home: Path = HOME) -> None:
     """Every registered version, newest first, with its aliases and OOS evidence."""
     from training.registry import list_versions
 
-    table = Table(title="smc-meta versions")
-    for col in ("version", "aliases", "sharpe", "total_return", "n_trades", "deflated_sharpe"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("promotion", overflow="fold")
-    for row in list_versions(_registry(home)):
+    rows = list_versions(_registry(home))
+    if not rows:
+        console.print("no registered model versions", highlight=False)
+    for row in rows:
         e = row["evidence"]
-        table.add_row(
-            row["version"],
-            ",".join(row["aliases"]) or "-",
-            _cell(e.sharpe),
-            _cell(e.total_return),
-            str(e.n_trades),
-            _cell(e.deflated_sharpe),
-            _decision(row["promotion"]),
+        aliases = f" [{', '.join(row['aliases'])}]" if row["aliases"] else ""
+        console.print(
+            f"version {row['version']}{aliases}: OOS sharpe {_cell(e.sharpe)}, return "
+            f"{_cell(e.total_return)}, {e.n_trades} trades, deflated Sharpe "
+            f"{_cell(e.deflated_sharpe)}; {_decision(row['promotion'])}",
+            highlight=False,
+            markup=False,
         )
-    console.print(table)
 
 
 @models_app.command("show")

@@ -69,7 +69,7 @@ def test_models_list_show_promote_and_rollback(trained: dict) -> None:
     back = runner.invoke(app, ["models", "rollback", "--home", home])
 
     assert listed.exit_code == 0, listed.output
-    assert "challenger" in listed.output
+    assert "version 1 [challenger]: OOS sharpe" in listed.output
     assert shown.exit_code == 0, shown.output
     assert "fingerprint:" in shown.output
     assert "train_end:" in shown.output
@@ -142,8 +142,10 @@ def test_too_few_rows_for_the_folds_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
 
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("error:")
-    assert len(result.output.strip().splitlines()) == 1
+    errors = [line for line in result.output.splitlines() if not line.startswith("  ")]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: ")
+    assert "bars of warm-up" in errors[0]
 
 
 def test_files_and_symbols_must_pair(tmp_path: Path) -> None:
