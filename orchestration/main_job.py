@@ -144,6 +144,7 @@ def run_main_job(
         )
     evaluations = list(result.get_asset_check_evaluations())
     success = result.success
+    training_failure: str | None = None
     if success:  # the model (another partitions definition) trains in its own run
         if echo is not None:
             echo(f"training the model ({RETRAIN_JOB}) ...")
@@ -159,7 +160,7 @@ def run_main_job(
                 raise_on_error=False,
             )
         evaluations += trained.get_asset_check_evaluations()
-        success = trained.success
+        training_failure = None if trained.success else _failure(trained)
     checks = {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in evaluations}
     features = _feature_summary(settings, result) if result.success else None
     if features is not None and echo is not None:
@@ -191,8 +192,27 @@ def run_main_job(
         candles=summaries,
         features=features,
         backtests=_backtests(settings) if result.success else [],
-        training=read_summary(settings) if success else None,
+        training=_training(settings, success, training_failure),
     )
+
+
+def _failure(result: Any) -> str:
+    """The first line of the first step failure of a run."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            text = (error.message if error else "") or "the step failed"
+            return text.strip().splitlines()[0]
+    return "the run failed"
+
+
+def _training(settings: Settings, success: bool, failure: str | None) -> dict[str, Any] | None:
+    """The model's record of this run: what the asset wrote, or why it did not train."""
+    if not success:
+        return None
+    if failure is not None:
+        return {"failed": failure}
+    return read_summary(settings)
 
 
 def _backtests(settings: Settings) -> list[dict[str, Any]]:

@@ -91,6 +91,9 @@ def _show_training(record: dict[str, Any]) -> None:
 
     from orchestration.cli.models import show_outcome
 
+    if "failed" in record:
+        console.print(f"[yellow]model not trained:[/] {record['failed']}", highlight=False)
+        return
     summary = pd.DataFrame(record["summary"]).T.astype(float)
     auc = record["oos_auc"]
     console.print(

@@ -182,3 +182,18 @@ def test_a_malformed_mlflow_uri_is_a_settings_error(tmp_path: Path, monkeypatch)
 
     assert result.exit_code == 2
     assert "SMARTMARKET_MLFLOW_URI: not an MLflow tracking URI" in result.output
+
+
+def test_the_main_job_prints_the_training_record(
+    trained: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestration.cli.pipeline import _show_training
+
+    record = trained["record"]
+
+    _show_training(record)
+
+    out = capsys.readouterr().out
+    assert f"model: {record['intents']:,} labelled setups, 3 purged walk-forward folds" in out
+    assert "model_filtered" in out
+    assert f"version {record['version']} (challenger)" in out

@@ -41,6 +41,7 @@ def test_definitions_load(settings: Settings) -> None:
         "online_features",
         "training_dataset",
         "headline_backtest",
+        "trained_model",
     }
 
 
@@ -265,9 +266,11 @@ def test_main_job_covers_every_asset_and_the_automation_sensor_runs(settings: Se
     job = defs.resolve_job_def(MAIN_JOB)
     sensor = defs.resolve_sensor_def(AUTOMATION_SENSOR)
 
-    assert job.asset_layer.asset_graph.get_all_asset_keys() == set(
+    # every asset but the model, whose partitions (symbol set x timeframe) differ: it runs in
+    # retrain_job right after the main job (orchestration.main_job.run_main_job)
+    assert job.asset_layer.executable_asset_keys == set(
         defs.resolve_asset_graph().get_all_asset_keys()
-    )
+    ) - {dg.AssetKey("trained_model")}
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
