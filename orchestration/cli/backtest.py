@@ -116,7 +116,7 @@ def _model_backtest(
     train_end = pd.Timestamp(meta.train_end)
     if first_close <= train_end:
         raise ValueError(
-            f"{candles} starts at {frame.index[0]}, inside the model's training span "
+            f"{candles} starts at {frame.index[0]}, before the end of the model's training span "
             f"{meta.train_start} .. {meta.train_end}: test it on data after {train_end}"
         )
     _progress(f"features of {len(frame):,} bars")

@@ -112,7 +112,7 @@ def test_backtest_refuses_a_file_inside_the_training_span(trained: dict, tmp_pat
     result = runner.invoke(app, args)
 
     assert result.exit_code == 2
-    assert "inside the model's training span" in result.output
+    assert "before the end of the model's training span" in result.output
     assert "Traceback" not in result.output
 
 
