@@ -17,7 +17,7 @@ export FEAST_USAGE := False
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup warm run test lint format bench smc-pictures up down clean
+.PHONY: help setup warm run test lint format bench smc-pictures up down serve clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ up: setup ## Start the Dagster webserver and daemon (http://127.0.0.1:3070); Ctr
 
 down: ## Stop what `make up` started
 	$(BIN)/smartmarket down
+
+serve: setup ## Start the signal service alone (http://127.0.0.1:3080/docs)
+	exec $(BIN)/smartmarket serve
 
 clean: ## Remove the app home (embedded state); keeps .venv
 	rm -rf $${SMARTMARKET_HOME:-.smartmarket}

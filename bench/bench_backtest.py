@@ -13,9 +13,13 @@ interpreter so that its peak memory is its own:
 - **backtesting.py 0.6.6**: the same crossover with the same 2-ATR stop and a 3R target on the
   same bars (``SMARTMARKET_BENCH_BT_PEER_BARS``, default all of them); bars per second of
   ``Backtest.run``;
-- **smc_confluence, whole pipeline**: features (``compute_smc`` on the bars and on 1h candles,
-  the 1h bias), signals and the engine, on real BTC/USDT 5m candles when
-  ``$SMARTMARKET_DATA_DIR`` (default ``../shared/data``) has them, else synthetic.
+- **smc_confluence, whole pipeline**: features (``features.frames``: the bars' SMC columns,
+  the 1h candles' SMC and bias), signals and the engine, on 210k real BTC/USDT 5m candles
+  when ``$SMARTMARKET_DATA_DIR`` (default ``../shared/data``) has them, else synthetic; best
+  of ``SMARTMARKET_BENCH_BT_PIPELINE_RUNS`` (default 3) fresh interpreters. With
+  ``SMARTMARKET_BENCH_BASELINE`` set to a checkout of another version (e.g. ``git archive
+  <commit> | tar -x -C /tmp/base``), the same case runs from there too, alternating with this
+  tree's runs, so both figures come from the same run under the same load.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import time
 import warnings
 from typing import Any
@@ -168,8 +173,13 @@ def peer_case(bars: int) -> dict[str, Any]:
     return {"bars": bars, "seconds": seconds, "trades": int(stats["# Trades"])}
 
 
-def pipeline_case(bars: int) -> dict[str, Any]:
-    """Time smc_confluence's whole pipeline (features, signals, engine) on ``bars`` bars."""
+def pipeline_case(bars: int, root: str = "") -> dict[str, Any]:
+    """Time smc_confluence's whole pipeline (features, signals, engine) on ``bars`` bars.
+
+    ``root``: run the code of the checkout there instead of this tree's (a baseline).
+    """
+    if root:
+        sys.path.insert(0, root)
     from serving.backtest.fast import prepare, run_fast
 
     path = os.path.join(DATA_DIR, "binance_BTCUSDT_5m.csv.gz")
@@ -181,17 +191,52 @@ def pipeline_case(bars: int) -> dict[str, Any]:
     else:
         candles, source = synthetic_candles(bars, "5min", start="2023-01-01"), "synthetic"
     prepare(candles.iloc[:3_000], "5m")  # compile / load the caches
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     prepared = prepare(candles, "5m")
     t1 = time.perf_counter()
     result = run_fast(prepared)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     return {
         "bars": len(candles),
         "features_signals_s": t1 - t0,
         "engine_s": t2 - t1,
+        "cpu_s": c2 - c0,
         "trades": len(result.trades),
         "source": source,
+    }
+
+
+def _pipeline_runs(bars: int, runs: int, baseline: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the best pipeline run of this tree and of ``baseline`` (empty when unset)."""
+    mine: list[dict[str, Any]] = []
+    base: list[dict[str, Any]] = []
+    for _ in range(runs):
+        mine.append(run_case("bench.bench_backtest:pipeline_case", bars=bars))
+        if baseline:
+            base.append(run_case("bench.bench_backtest:pipeline_case", bars=bars, root=baseline))
+
+    def best(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        top = min(rows, key=lambda r: r["features_signals_s"] + r["engine_s"])
+        return {
+            **top,
+            "cpu_s": min(r["cpu_s"] for r in rows),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+        }
+
+    return best(mine), best(base) if base else {}
+
+
+def _pipeline_row(case: str, pipe: dict[str, Any]) -> dict[str, Any]:
+    seconds = pipe["features_signals_s"] + pipe["engine_s"]
+    return {
+        "case": case,
+        "bars": pipe["bars"],
+        "seconds": round(seconds, 3),
+        "bars_per_s": round(pipe["bars"] / seconds),
+        "trades": pipe["trades"],
+        "peak_rss_mb": pipe["peak_rss_mb"],
+        "note": f"engine alone {pipe['engine_s']:.3f} s; CPU time {pipe['cpu_s']:.3f} s "
+        f"({pipe['bars'] / pipe['cpu_s'] / 1e3:,.0f} k bars/s); {pipe['source']}",
     }
 
 
@@ -202,9 +247,10 @@ def run() -> list[dict[str, Any]]:
     ours = run_case("bench.bench_backtest:engine_case", bars=bars)
     busy = run_case("bench.bench_backtest:engine_case", bars=bars, variant="busy")
     peer = run_case("bench.bench_backtest:peer_case", bars=peer_bars)
-    pipe = run_case(
-        "bench.bench_backtest:pipeline_case",
-        bars=_env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
+    pipe, before = _pipeline_runs(
+        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
+        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_RUNS", 3),
+        os.environ.get("SMARTMARKET_BENCH_BASELINE", ""),
     )
     ours_rate = ours["bars"] / ours["seconds"]
     peer_rate = peer["bars"] / peer["seconds"]
@@ -247,13 +293,6 @@ def run() -> list[dict[str, Any]]:
             "note": f"engine is {ours_rate / peer_rate:,.0f}x (busy: "
             f"{busy['bars'] / busy['seconds'] / peer_rate:,.0f}x) faster",
         },
-        {
-            "case": "smc_confluence whole pipeline (features + signals + engine)",
-            "bars": pipe["bars"],
-            "seconds": round(pipe["features_signals_s"] + pipe["engine_s"], 3),
-            "bars_per_s": round(pipe["bars"] / (pipe["features_signals_s"] + pipe["engine_s"])),
-            "trades": pipe["trades"],
-            "peak_rss_mb": pipe["peak_rss_mb"],
-            "note": f"engine alone {pipe['engine_s']:.3f} s; {pipe['source']}",
-        },
+        _pipeline_row("smc_confluence whole pipeline (features + signals + engine)", pipe),
+        *([_pipeline_row("same, baseline checkout", before)] if before else []),
     ]

@@ -55,15 +55,12 @@ def _populate(root: Path, days: int) -> Any:
     from features.candles.sources import make_source
     from features.candles.validate import validate_candles
     from features.feature_repo import feature_set
-    from features.feature_table import (
-        DAY,
-        FeatureTables,
-        pack_vector,
-        to_offline_table,
-        view_name,
-    )
+    from features.layout import view_name
+    from features.model_inputs import pack_vector
     from features.mtf import MTFConfig, compute_mtf
     from features.smc import SMCConfig, compute_smc
+    from features.snapshots import DAY
+    from features.tables import FeatureTables, to_offline_table
 
     features = feature_set(list(TIMEFRAMES), "5m")
     tables = FeatureTables(root / "offline")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.candles.resample import resample_candles
 from features.candles.schema import Timeframe
-from features.feature_table import model_input_columns
+from features.model_inputs import model_input_columns
 from features.mtf import compute_mtf
 from features.smc import SMCConfig, compute_smc
 from serving.backtest.data import load_candles

@@ -27,14 +27,8 @@ import numpy as np
 import pandas as pd
 
 from features.feature_repo import OFFLINE_DIR, FeatureSet
-from features.feature_table import (
-    ENTITY,
-    EVENT_TIMESTAMP,
-    KNOWN_AT,
-    VECTOR,
-    FeatureTables,
-    view_name,
-)
+from features.layout import ENTITY, EVENT_TIMESTAMP, KNOWN_AT, VECTOR, view_name
+from features.tables import FeatureTables
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore, RepoConfig
@@ -364,12 +358,12 @@ def write_training_dataset(
 
     The entity rows are processed one calendar month of decision times at a time and appended
     to the file, so memory stays bounded whatever the span; each chunk is audited with
-    :func:`features.feature_table.known_after`.
+    :func:`features.point_in_time.known_after`.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from features.feature_table import known_after
+    from features.point_in_time import known_after
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -134,6 +134,12 @@ def run_main_job(
     totals = _partition_totals(defs, MAIN_JOB, n_days * len(settings.symbols))
     watcher = RunWatcher(MAIN_JOB, totals, echo or (lambda _: None), status)
     run_id = make_new_run_id()
+    if echo is not None:
+        echo(
+            f"[00:00] {MAIN_JOB}: planning run {run_id[:8]} over {n_days * len(settings.symbols)} "
+            f"partitions and {len(totals)} assets (Dagster plans the whole run before its first "
+            "step starts)"
+        )
     with dg.DagsterInstance.get() as instance, watch_run(watcher, instance, run_id):
         result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
             instance=instance,

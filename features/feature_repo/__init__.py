@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from features.candles.schema import Timeframe
-from features.feature_table import model_input_columns, view_name
+from features.layout import view_name
+from features.model_inputs import model_input_columns
 
 MODEL_INPUTS_VERSION = 1
 OFFLINE_DIR = "offline"  # offline tables' folder, relative to the repo folder

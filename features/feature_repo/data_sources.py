@@ -9,7 +9,7 @@ from __future__ import annotations
 from feast import FileSource
 
 from features.feature_repo import OFFLINE_DIR
-from features.feature_table import CREATED, EVENT_TIMESTAMP
+from features.layout import CREATED, EVENT_TIMESTAMP
 
 
 def source_path(view: str) -> str:

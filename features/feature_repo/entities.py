@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from feast import Entity, ValueType
 
-from features.feature_table import ENTITY
+from features.layout import ENTITY
 
 
 def symbol_entity() -> Entity:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from feast import FeatureService, FeatureView
 
 from features.feature_repo import FeatureSet
-from features.feature_table import KNOWN_AT, view_name
+from features.layout import KNOWN_AT, view_name
 
 
 def _tags(features: FeatureSet) -> dict[str, str]:

@@ -19,7 +19,7 @@ from feast.types import Array, Float64
 
 from features.candles.schema import Timeframe
 from features.feature_repo import FeatureSet
-from features.feature_table import KNOWN_AT, VECTOR
+from features.layout import KNOWN_AT, VECTOR
 
 TTL_CANDLES = 2
 

@@ -1,8 +1,9 @@
 """Feature assets: SMC per timeframe, MTF, the Feast registry, the online store, a training set.
 
-Thin by design: each asset reads its inputs through resources, calls the pure code in
-``features.feature_table`` / ``features.feature_store`` and attaches metadata; the feature suite
-(Great Expectations, ``expectations.features``) runs as blocking asset checks.
+Thin by design: each asset reads its inputs through resources, calls the pure steps of
+``features.pipeline`` (month loops, warm-ups) and ``features.feature_store``, writes the rows
+and attaches metadata; the feature suite (Great Expectations, ``expectations.features``) runs
+as blocking asset checks.
 
 - ``smc_features_<tf>`` (day x symbol, like the candles): SMC features from end-of-day
   ``SMCStream`` snapshots, so a new day continues from the previous one and equals a full
@@ -101,14 +102,8 @@ def build_smc_asset(
         feature_store: FeatureStoreResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         from expectations.features import combine_reports, run_feature_suite
-        from features.feature_table import (
-            DAY,
-            in_days,
-            month_chunks,
-            smc_by_day,
-            to_offline_table,
-            view_name,
-        )
+        from features.layout import view_name
+        from features.pipeline import smc_months
         from features.smc import SMCConfig
 
         store, tables = candle_store.store(), feature_store.tables()
@@ -121,32 +116,28 @@ def build_smc_asset(
         for symbol, dates in run_days(context).items():
             candles = store.read(symbol, timeframe, None, day_window(dates[-1])[1])
             parts = []
-            for chunk in month_chunks(dates):  # a month at a time: bounded memory
-                end = chunk[-1] + DAY
-                days = smc_by_day(
-                    candles[candles.index < end],
-                    chunk,
-                    symbol=symbol,
-                    config=config,
-                    snapshots=snapshots,
+            for month in smc_months(
+                candles,
+                dates,
+                symbol=symbol,
+                config=config,
+                snapshots=snapshots,
+                created=created,
+            ):
+                rows += tables.write(
+                    view, timeframe, symbol, month.table, month.first_day, month.end
                 )
-                computed = pd.concat(list(days.frames.values()))
-                table = to_offline_table(
-                    computed, symbol=symbol, timeframe=timeframe, created=created
-                )
-                rows += tables.write(view, timeframe, symbol, table, days.first_day, end)
-                resumed += days.resumed_from is not None
-                recomputed += len(days.frames) - len(chunk)
-                requested = computed[in_days(computed.index, chunk)]
+                resumed += month.resumed
+                recomputed += month.extra_days
                 parts.append(
                     run_feature_suite(
-                        requested,
-                        expected_rows=int(in_days(candles.index, chunk).sum()),
-                        warm=requested["smc_warm"].to_numpy() == 1.0,
+                        month.requested,
+                        expected_rows=month.expected_rows,
+                        warm=month.requested["smc_warm"].to_numpy() == 1.0,
                         table=f"{view} {symbol}",
                     )
                 )
-                preview = requested.iloc[:, :8]
+                preview = month.requested.iloc[:, :8]
             reports.append(combine_reports(parts, table=f"{view} {symbol}"))
         yield dg.MaterializeResult(
             asset_key=key,
@@ -195,84 +186,62 @@ def build_mtf_asset(
         feature_store: FeatureStoreResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         from expectations.features import combine_reports, run_feature_suite
-        from features.feature_table import (
-            DAY,
-            features_frame,
-            in_days,
-            month_chunks,
-            mtf_range,
-            mtf_warmup,
-            pack_vector,
-            to_offline_table,
-            utc_ns,
-            view_name,
-        )
+        from features.layout import view_name
         from features.mtf import MTFConfig
+        from features.pipeline import MissingFeatures, mtf_months
+        from features.tables import features_frame
 
         store, tables = candle_store.store(), feature_store.tables()
         features = feature_store.feature_set()
-        config = MTFConfig()
         created = pd.Timestamp.now(tz="UTC")
-        warmup = mtf_warmup([tf.label for tf in used], trading, config)
+        view = view_name("mtf", trading)
         reports, rows = [], 0
         preview = pd.DataFrame()
         for symbol, dates in run_days(context).items():
+
+            def load(
+                tf: Timeframe, start: pd.Timestamp, end: pd.Timestamp, symbol: str = symbol
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                smc_rows = tables.read(view_name("smc", tf), symbol, start, end)
+                smc = features_frame(smc_rows) if len(smc_rows) else pd.DataFrame()
+                return store.read(symbol, tf, start, end), smc
+
             parts = []
-            for chunk in month_chunks(dates):  # a month at a time: bounded memory
-                start, end = chunk[0], chunk[-1] + DAY
-                frames: dict[str, pd.DataFrame] = {}
-                for tf in used:
-                    candles = store.read(symbol, tf, start - warmup, end)
-                    smc_rows = tables.read(view_name("smc", tf), symbol, start - warmup, end)
-                    smc = features_frame(smc_rows) if len(smc_rows) else pd.DataFrame()
-                    if len(smc) != len(candles) or not smc.index.equals(candles.index):
-                        raise dg.Failure(
-                            description=f"{symbol}: smc_features_{tf.label} has {len(smc)} "
-                            f"rows for the {len(candles)} {tf.label} candles of "
-                            f"{start - warmup} .. {end}; materialize smc_features_{tf.label} "
-                            "for these days first"
-                        )
-                    frames[tf.label] = candles.join(smc)
-                mtf = mtf_range(frames, trading, start, end, config)
-                rows += tables.write(
-                    view_name("mtf", trading),
-                    trading,
-                    symbol,
-                    to_offline_table(mtf, symbol=symbol, timeframe=trading, created=created),
-                    start,
-                    end,
-                )
-                base = frames[trading.label]
-                inputs = base[(base.index >= start) & (base.index < end)].join(mtf)
-                tables.write(
-                    view_name("model", trading),
-                    trading,
-                    symbol,
-                    to_offline_table(
-                        pack_vector(inputs, features.model_columns),
-                        symbol=symbol,
-                        timeframe=trading,
-                        created=created,
-                    ),
-                    start,
-                    end,
-                )
-                # Warm once the frame has the MTF look-back of rows behind (from its start).
-                position = np.searchsorted(utc_ns(base.index), utc_ns(mtf.index))
-                warm = (position >= config.trading_lookback()) & (
-                    inputs["smc_warm"].to_numpy() == 1.0
-                )
-                keep = in_days(mtf.index, chunk)
-                parts.append(
-                    run_feature_suite(
-                        mtf[keep],
-                        expected_rows=int(in_days(base.index, chunk).sum()),
-                        warm=warm[keep],
-                        table=f"{view_name('mtf', trading)} {symbol}",
+            months = mtf_months(
+                dates,
+                load,
+                symbol=symbol,
+                trading=trading,
+                timeframes=used,
+                config=MTFConfig(),
+                model_columns=features.model_columns,
+                created=created,
+            )
+            try:
+                for month in months:
+                    rows += tables.write(
+                        view, trading, symbol, month.mtf_table, month.start, month.end
                     )
-                )
-                preview = mtf[keep].iloc[:, -8:]
-            reports.append(combine_reports(parts, table=f"{view_name('mtf', trading)} {symbol}"))
+                    tables.write(
+                        view_name("model", trading),
+                        trading,
+                        symbol,
+                        month.model_table,
+                        month.start,
+                        month.end,
+                    )
+                    parts.append(
+                        run_feature_suite(
+                            month.requested,
+                            expected_rows=month.expected_rows,
+                            warm=month.warm,
+                            table=f"{view} {symbol}",
+                        )
+                    )
+                    preview = month.requested.iloc[:, -8:]
+            except MissingFeatures as exc:
+                raise dg.Failure(description=str(exc)) from None
+            reports.append(combine_reports(parts, table=f"{view} {symbol}"))
         yield dg.MaterializeResult(
             asset_key=MTF_FEATURES,
             metadata={
@@ -384,7 +353,8 @@ def build_training_asset(trading: Timeframe) -> dg.AssetsDefinition:
         candle_store: CandleStoreResource, feature_store: FeatureStoreResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         from features.feature_store import training_entities, write_training_dataset
-        from features.feature_table import EVENT_TIMESTAMP, forward_return_labels, view_name
+        from features.labels import forward_return_labels
+        from features.layout import EVENT_TIMESTAMP, view_name
 
         store, tables = feature_store.store(), feature_store.tables()
         features = feature_store.feature_set()

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from orchestration.cli import backtest, data, models, pipeline, services
+from orchestration.cli import backtest, data, models, pipeline, serve, services
 from orchestration.cli.ui import err_console
 from orchestration.settings import apply_offline_env
 
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     help="SmartMarketOOPS: ML trading on Smart Money Concepts.",
 )
-for area in (pipeline, data, backtest, models, services):
+for area in (pipeline, data, backtest, models, services, serve):
     app.add_typer(area.app)
 
 

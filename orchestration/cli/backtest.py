@@ -34,7 +34,9 @@ def backtest(
     symbol: str = typer.Option(..., help="Symbol the file holds, e.g. BTC/USDT."),
     timeframe: str = typer.Option(..., help="Timeframe of the candles, e.g. 5m."),
     out: Path = typer.Option(
-        ..., help="Folder for metrics.json, trades.csv, equity.csv, report.html."
+        None,
+        help="Folder for metrics.json, trades.csv, equity.csv, report.html "
+        "(default: <app home>/backtests/<symbol>_<timeframe>).",
     ),
     config: Path = typer.Option(None, help="Config file (YAML or JSON); defaults otherwise."),
     intrabar_candles: Path = typer.Option(
@@ -46,11 +48,16 @@ def backtest(
         help="Also run the model-filtered strategy: champion, challenger, a version number or "
         "a bundle folder (trained on data that ends before the file).",
     ),
-    home: Path = typer.Option(None, help="App home folder of the registry (with --model)."),
+    home: Path = typer.Option(None, help="App home (the registry of --model; default --out)."),
 ) -> None:
     """Backtest the smc_confluence strategy on a candle file, with baselines and a report."""
     from serving.backtest.main import run_backtest
 
+    if out is None:
+        from orchestration.cli.context import load_settings
+
+        name = f"{symbol.replace('/', '-').replace(':', '_')}_{timeframe}"
+        out = load_settings(home=home).home_dir / "backtests" / name
     if model is not None:
         _model_backtest(candles, symbol, timeframe, out, config, model, home)
         return

@@ -64,8 +64,9 @@ def file_features(
     from features.candles.resample import resample_all
     from features.candles.schema import Timeframe
     from features.feature_repo import feature_set
-    from features.feature_table import mtf_range, view_name
+    from features.layout import view_name
     from features.mtf import MTFConfig
+    from features.pipeline import mtf_range
     from features.smc import SMCConfig, compute_smc
 
     features = feature_set(list(timeframes), trading.label)

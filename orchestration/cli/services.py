@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from orchestration.cli.context import load_settings
 from orchestration.cli.errors import user_errors
 from orchestration.cli.ui import console
+
+if TYPE_CHECKING:
+    from orchestration.supervisor import Service
 
 app = typer.Typer()
 DAGSTER_PORT = 3070
@@ -25,7 +29,7 @@ def up(
     port: int = typer.Option(DAGSTER_PORT, help="Port of the Dagster UI."),
     grace: float = typer.Option(20.0, help="Seconds each service gets to stop cleanly."),
 ) -> None:
-    """Start the Dagster webserver and daemon on 127.0.0.1; Ctrl-C or `down` stops them."""
+    """Start Dagster (webserver, daemon) and the signal service on 127.0.0.1; Ctrl-C stops them."""
     from orchestration.main_job import REPO_ROOT, prepare_dagster_home
     from orchestration.supervisor import Service, supervise
 
@@ -43,10 +47,28 @@ def up(
             url=f"http://127.0.0.1:{port}",
             env={"DAGSTER_HOME": str(home)},
             cwd=REPO_ROOT,
-        )
+        ),
+        _signal_service(settings.home_dir),
     ]
     code = supervise(services, pid_file, echo=console.print, grace=grace)
     raise typer.Exit(code)
+
+
+def _signal_service(home: Path) -> Service:
+    """The signal service (BentoML) on its own port, beside Dagster."""
+    from orchestration.cli.serve import service_command, service_env
+    from orchestration.main_job import REPO_ROOT
+    from orchestration.supervisor import Service
+    from serving.service.settings import ServiceSettings
+
+    service = ServiceSettings()
+    return Service(
+        "signal service (BentoML)",
+        service_command(service.host, service.port),
+        url=f"http://{service.host}:{service.port}/docs",
+        env=service_env(home, service.workers, service.access_log),
+        cwd=REPO_ROOT,
+    )
 
 
 @app.command()

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
     from features.feature_repo import FeatureSet
     from features.feature_store import FeatureStoreConfig
-    from features.feature_table import FeatureTables, StreamSnapshots
+    from features.snapshots import StreamSnapshots
+    from features.tables import FeatureTables
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -68,7 +69,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def snapshots(self) -> StreamSnapshots:
         """End-of-day ``SMCStream`` snapshots per timeframe and symbol."""
-        from features.feature_table import StreamSnapshots
+        from features.snapshots import StreamSnapshots
 
         return StreamSnapshots(Path(self.state_dir) / "smc_state")
 

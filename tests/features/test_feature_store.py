@@ -27,26 +27,16 @@ from features.feature_store import (
     repo_settings,
     write_repo_yaml,
 )
-from features.feature_table import (
-    DAY,
-    EVENT_TIMESTAMP,
-    KNOWN_AT,
-    VECTOR,
-    FeatureTables,
-    StreamSnapshots,
-    forward_return_labels,
-    known_after,
-    model_input_columns,
-    mtf_range,
-    mtf_warmup,
-    pack_vector,
-    smc_by_day,
-    to_offline_table,
-    view_name,
-)
+from features.labels import forward_return_labels
+from features.layout import EVENT_TIMESTAMP, KNOWN_AT, VECTOR, view_name
+from features.model_inputs import model_input_columns, pack_vector
 from features.mtf import MTFConfig, compute_mtf
+from features.pipeline import mtf_range, mtf_warmup
+from features.point_in_time import known_after
 from features.schema import column_float64
 from features.smc import SMCConfig, compute_smc
+from features.snapshots import DAY, StreamSnapshots, smc_by_day
+from features.tables import FeatureTables, to_offline_table
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 TIMEFRAMES = ("5m", "1h")
@@ -186,15 +176,26 @@ def test_model_inputs_are_unchanged_when_every_price_is_scaled() -> None:
 
 def test_duplicate_model_inputs_are_rejected() -> None:
     with pytest.raises(ValueError, match="appear twice"):
-        model_input_columns(["pd_pos", "x"], ["x"])
+        model_input_columns(["pd_pos", "mtf_rsi"], ["mtf_rsi"])
+
+
+def test_model_inputs_are_selected_by_the_column_schema() -> None:
+    # Arrange: a price level, a ratio, the time column, a timeframe-prefixed MTF column
+    smc, mtf = ["pd_high", "pd_pos", "known_at"], ["h1_bias", "mtf_confluence"]
+    # Act
+    names = model_input_columns(smc, mtf)
+    # Assert
+    assert names == ("pd_pos", "h1_bias", "mtf_confluence")
+    with pytest.raises(KeyError, match="'no_such_column' has no spec"):
+        model_input_columns(["no_such_column"], [])
 
 
 def test_feature_set_fingerprint_changes_with_the_inputs() -> None:
-    base = FeatureSet("5m", (("5m", ("a", "b")),), ("m",))
+    base = FeatureSet("5m", (("5m", ("pd_pos", "pd_zone")),), ("mtf_rsi",))
 
-    changed = FeatureSet("5m", (("5m", ("a", "c")),), ("m",))
+    changed = FeatureSet("5m", (("5m", ("pd_pos", "ob_bull_dist")),), ("mtf_rsi",))
 
-    assert base.model_columns == ("a", "b", "m")
+    assert base.model_columns == ("pd_pos", "pd_zone", "mtf_rsi")
     assert base.model_fingerprint != changed.model_fingerprint
     assert base.views() == {"smc_5m": "5m", "mtf_5m": "5m", "model_5m": "5m"}
 
@@ -268,6 +269,35 @@ def test_mtf_with_its_warmup_equals_the_full_computation() -> None:
     full = compute_mtf(frames, "5m", config)
     assert same(partial, full[(full.index >= start) & (full.index < end)])
     assert len(partial) == 288
+
+
+def test_mtf_months_refuse_smc_rows_that_do_not_cover_the_warm_up() -> None:
+    from features.pipeline import MissingFeatures, mtf_months
+
+    # Arrange: the 1h SMC table lacks its first stored rows
+    candles = by_timeframe(synthetic("ETH/USDT", days=3), TIMEFRAMES)
+    smc = {tf: compute_smc(c, SMCConfig.for_timeframe(tf)) for tf, c in candles.items()}
+
+    def load(
+        tf: Timeframe, start: pd.Timestamp, end: pd.Timestamp
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        c, s = candles[tf.label], smc[tf.label]
+        keep = (c.index >= start) & (c.index < end)
+        return c[keep], s[keep].iloc[1:] if tf.label == "1h" else s[keep]
+
+    months = mtf_months(
+        [START + 2 * DAY],
+        load,
+        symbol="ETH/USDT",
+        trading=BASE,
+        timeframes=[Timeframe.parse(tf) for tf in TIMEFRAMES],
+        config=MTFConfig(),
+        model_columns=(),
+        created=CREATED,
+    )
+    # Act / Assert
+    with pytest.raises(MissingFeatures, match=r"smc_features_1h has 71 rows for the 72 1h candles"):
+        next(months)
 
 
 # ---------------------------------------------------------------- labels, point in time
@@ -651,3 +681,85 @@ def test_postgres_online_vector_equals_the_offline_row(repo_copy: Repo, pg_dsn: 
     assert_online_equals_offline(
         repo_copy, repo_copy.config(online_store="postgres", pg_dsn=pg_dsn)
     )
+
+
+# ---------------------------------------------------------------- one feature path
+
+
+def test_backtest_matrix_equals_what_feast_serves(tmp_path: Path) -> None:
+    """The backtest's matrix is what the pipeline stores and Feast serves, bar for bar."""
+    from features.candles.schema import OHLCV
+    from features.feature_store import apply_repo, materialize_latest, open_store
+    from features.frames import HTF_BIAS
+    from features.mtf import tf_prefix
+    from features.pipeline import mtf_months, smc_months
+    from features.tables import features_frame
+    from serving.engine.features import FeatureSpec, batch_features
+    from serving.signals import SMCConfluence
+
+    # Arrange: the feature assets' steps fill the offline tables of a fresh repo
+    symbol, days = SYMBOLS[0], 6
+    candles = synthetic(symbol, days=days)
+    by_tf = by_timeframe(candles, TIMEFRAMES)
+    features = feature_set(list(TIMEFRAMES), "5m")
+    config = FeatureStoreConfig(repo_dir=tmp_path / "feast")
+    tables, snapshots = config.tables, StreamSnapshots(tmp_path / "state")
+    dates = [START + DAY * k for k in range(days)]
+    for tf, frame in by_tf.items():
+        smc_config = SMCConfig.for_timeframe(tf)
+        for month in smc_months(
+            frame, dates, symbol=symbol, config=smc_config, snapshots=snapshots, created=CREATED
+        ):
+            tables.write(view_name("smc", tf), tf, symbol, month.table, month.first_day, month.end)
+
+    def load(
+        tf: Timeframe, start: pd.Timestamp, end: pd.Timestamp
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        frame = by_tf[tf.label]
+        stored = features_frame(tables.read(view_name("smc", tf), symbol, start, end))
+        return frame[(frame.index >= start) & (frame.index < end)], stored
+
+    for month in mtf_months(
+        dates,
+        load,
+        symbol=symbol,
+        trading=BASE,
+        timeframes=[Timeframe.parse(tf) for tf in TIMEFRAMES],
+        config=MTFConfig(),
+        model_columns=features.model_columns,
+        created=CREATED,
+    ):
+        tables.write("mtf_5m", BASE, symbol, month.mtf_table, month.start, month.end)
+        tables.write("model_5m", BASE, symbol, month.model_table, month.start, month.end)
+    store = open_store(config)
+    apply_repo(store, features)
+    inputs = SMCConfluence().inputs()
+    assert inputs.htf_timeframe is not None
+    prefix, htf = tf_prefix(inputs.htf_timeframe), Timeframe.parse(inputs.htf_timeframe).label
+    served_as: dict[str, str] = {c: f"smc_5m:{c}" for c in inputs.columns if c not in OHLCV}
+    for c in inputs.htf_columns:
+        served_as[f"htf_{c}"] = f"mtf_5m:{prefix}{c}" if c in HTF_BIAS else f"smc_{htf}:{c}"
+    entities = pd.DataFrame({"symbol": symbol, EVENT_TIMESTAMP: candles.index + BASE.delta})
+
+    # Act
+    matrix = batch_features(candles, FeatureSpec.build("5m", inputs)).matrix
+    offline = historical_features(store, entities, list(served_as.values()))
+    materialize_latest(store, features, tables)
+    online = online_vector(store, features, symbol)
+
+    # Assert: offline, every bar; online, the last bar's packed vector (its model inputs)
+    assert len(served_as) == len(inputs.names) - 4  # all but the candle's open, high, low, close
+    for j, name in enumerate(inputs.names):
+        if name in served_as:
+            column = offline[served_as[name].replace(":", "__")].to_numpy(np.float64)
+            assert np.array_equal(column, matrix[:, j], equal_nan=True), name
+    assert np.isfinite(matrix[-1]).all()  # warm: the comparison covers defined values
+    shared = 0
+    for j, name in enumerate(inputs.names):
+        model_name = served_as.get(name, "").split(":")[-1]
+        if name.startswith("htf_") and name[4:] in HTF_BIAS:
+            model_name = f"{prefix}{name[4:]}"
+        if model_name in online.names:
+            assert online.values[online.names.index(model_name)] == matrix[-1, j], name
+            shared += 1
+    assert shared >= 20

@@ -12,10 +12,12 @@ import pytest
 
 from expectations.features import FeatureSuiteReport
 from features.candles.schema import Timeframe
-from features.feature_table import EVENT_TIMESTAMP, VECTOR, features_frame, known_after
+from features.layout import EVENT_TIMESTAMP, VECTOR
 from features.mtf import MTFConfig, compute_mtf
+from features.point_in_time import known_after
 from features.schema import to_float64
 from features.smc import SMCConfig, compute_smc
+from features.tables import features_frame
 from orchestration.assets.features import (
     FEATURE_SUITE,
     MTF_FEATURES,

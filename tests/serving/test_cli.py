@@ -182,3 +182,15 @@ def test_intrabar_candles_replay_the_bars_when_the_config_asks(tmp_path: Path) -
     assert (tmp_path / "out" / "metrics.json").is_file()
     assert refused.exit_code == 2
     assert "execution.intrabar: replay" in refused.output
+
+
+def test_backtest_without_out_writes_under_the_app_home(
+    candle_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMARTMARKET_HOME", str(tmp_path / "home"))
+    args = ["backtest", "--candles", str(candle_file), "--symbol", "BTC/USDT", "--timeframe", "5m"]
+
+    result = runner.invoke(_app(), args)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "home" / "backtests" / "BTC-USDT_5m" / "trades.csv").exists()
