@@ -470,7 +470,7 @@ def build_training_model_asset(settings: Settings) -> dg.AssetsDefinition:
         markets = {
             s: prepare_market(s, candles[s], features[s], trading, cfg) for s in settings.symbols
         }
-        out = models_dir(settings) / "runs" / context.run_id[:8]
+        out = models_dir(settings) / "runs" / context.run.run_id[:8]
         outcome = train_register(
             markets,
             trading,
