@@ -15,10 +15,15 @@ from orchestration.assets.backtests import build_backtest_asset
 from orchestration.assets.candles import build_raw_candles_asset, build_timeframe_assets
 from orchestration.assets.features import FEAST_REGISTRY, TRAINING_DATASET, build_feature_assets
 from orchestration.assets.monitoring import build_drift_asset, day_partitions
+from orchestration.assets.training import (
+    TRAINED_MODEL,
+    build_training_model_asset,
+    model_partition_key,
+)
 from orchestration.partitions import candle_partitions
 from orchestration.resources import build_resources
 from orchestration.resources.feast import build_feature_resources
-from orchestration.schedules import build_hourly_schedule
+from orchestration.schedules import build_hourly_schedule, build_retrain_schedule
 from orchestration.sensors import build_drift_sensor
 from orchestration.settings import Settings, apply_offline_env
 
@@ -26,6 +31,7 @@ CANDLES_JOB = "candles_job"
 FEATURES_JOB = "features_job"
 TRAINING_JOB = "training_job"
 MAIN_JOB = "main_job"
+RETRAIN_JOB = "retrain_job"
 AUTOMATION_SENSOR = "feature_automation"
 DRIFT_JOB = "drift_job"
 
@@ -64,9 +70,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.assets(drift),
         description="Daily drift snapshot of the model inputs (Evidently) and its checks.",
     )
+    model = build_training_model_asset(settings)
+    retrain_job = dg.define_asset_job(
+        RETRAIN_JOB,
+        selection=dg.AssetSelection.assets(TRAINED_MODEL),
+        description="Train, evaluate and register the meta-label model; the gate decides the "
+        "champion (the weekly `retrain` schedule and the drift sensor request it).",
+    )
     main_job = dg.define_asset_job(
         MAIN_JOB,
-        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(drift),
+        # A job's partitioned assets share one partitions definition: the model (symbol set x
+        # timeframe) runs in retrain_job right after this job in `make run`; the drift snapshot
+        # (days) has its own daily job.
+        selection=dg.AssetSelection.all() - dg.AssetSelection.assets(TRAINED_MODEL, drift),
         description="Everything `smartmarket run` shows, in one run: candles, features, the "
         "Feast stores, the training dataset and the headline backtest on the stored candles.",
     )
@@ -78,13 +94,20 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Materializes feature assets whose candles were updated (eager conditions).",
     )
-    jobs = [main_job, candles_job, features_job, training_job, drift_job]
-    drift_sensor = build_drift_sensor(settings.home_dir, defined_jobs=[j.name for j in jobs])
+    jobs = [main_job, candles_job, features_job, training_job, retrain_job, drift_job]
+    model_key = model_partition_key(settings.symbols, settings.trading_timeframe)
+    drift_sensor = build_drift_sensor(
+        settings.home_dir,
+        job_name=RETRAIN_JOB,
+        defined_jobs=[j.name for j in jobs],
+        partition_key=model_key,
+    )
     return dg.Definitions(
-        assets=[raw, candles, *features, backtest, drift],
+        assets=[raw, candles, *features, backtest, model, drift],
         jobs=jobs,
         schedules=[
             build_hourly_schedule(candles_job, list(settings.symbols)),
+            build_retrain_schedule(retrain_job, model_key),
             dg.build_schedule_from_partitioned_job(drift_job, hour_of_day=1),
         ],
         sensors=[automation, drift_sensor],

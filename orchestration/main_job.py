@@ -19,7 +19,8 @@ from features.candles.schema import Timeframe
 from features.candles.store.base import CandleStore
 from orchestration.assets.backtests import HEADLINE_BACKTEST, SUMMARY_FILE
 from orchestration.assets.features import TRAINING_DATASET
-from orchestration.definitions import MAIN_JOB, build_definitions
+from orchestration.assets.training import TRAINED_MODEL, model_partition_key, read_summary
+from orchestration.definitions import MAIN_JOB, RETRAIN_JOB, build_definitions
 from orchestration.partitions import partition_range_tags
 from orchestration.progress import RunWatcher, watch_run
 from orchestration.resources import build_resources
@@ -90,6 +91,7 @@ class JobSummary:
     candles: list[SymbolSummary]
     features: FeatureSummary | None = None
     backtests: list[dict[str, Any]] = field(default_factory=list)
+    training: dict[str, Any] | None = None
 
 
 def _partition_totals(defs: dg.Definitions, job: str, partitions: int) -> dict[str, int]:
@@ -111,9 +113,11 @@ def run_main_job(
 
     One Dagster run of the main job: candles (ingest, validate, resample), SMC and MTF
     features, the Feast registry and online store, the training dataset and the headline
-    backtest on the stored candles. ``echo`` gets a line per step as it runs and a few lines
-    about the features at the end; ``status`` the current step's partition count (``None``:
-    silent).
+    backtest on the stored candles; then, when it succeeded, one run of ``retrain_job`` (the
+    model has its own partitions: symbol set x timeframe) on the same window, whose record
+    (``<home>/models/summary.json``) becomes ``JobSummary.training``. ``echo`` gets a line
+    per step as it runs and a few lines about the features at the end; ``status`` the current
+    step's partition count (``None``: silent).
     """
     apply_offline_env()
     prepare_dagster_home(settings)
@@ -144,10 +148,26 @@ def run_main_job(
             raise_on_error=False,
             run_id=run_id,
         )
-    checks = {
-        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
-        for e in result.get_asset_check_evaluations()
-    }
+    evaluations = list(result.get_asset_check_evaluations())
+    success = result.success
+    training_failure: str | None = None
+    if success:  # the model (another partitions definition) trains in its own run
+        if echo is not None:
+            echo(f"training the model ({RETRAIN_JOB}) ...")
+        key = model_partition_key(settings.symbols, settings.trading_timeframe)
+        with dg.DagsterInstance.get() as instance:
+            trained = defs.resolve_job_def(RETRAIN_JOB).execute_in_process(
+                instance=instance,
+                partition_key=key,
+                run_config={
+                    **QUIET_LOGS,
+                    "ops": {TRAINED_MODEL.to_python_identifier(): {"config": window}},
+                },
+                raise_on_error=False,
+            )
+        evaluations += trained.get_asset_check_evaluations()
+        training_failure = None if trained.success else _failure(trained)
+    checks = {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in evaluations}
     features = _feature_summary(settings, result) if result.success else None
     if features is not None and echo is not None:
         for line in features.lines():
@@ -169,7 +189,7 @@ def run_main_job(
                 )
             )
     return JobSummary(
-        success=result.success,
+        success=success,
         run_id=result.run_id,
         start_date=start.isoformat(),
         end_date=end.isoformat(),
@@ -178,7 +198,27 @@ def run_main_job(
         candles=summaries,
         features=features,
         backtests=_backtests(settings) if result.success else [],
+        training=_training(settings, success, training_failure),
     )
+
+
+def _failure(result: Any) -> str:
+    """The first line of the first step failure of a run."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            text = (error.message if error else "") or "the step failed"
+            return text.strip().splitlines()[0]
+    return "the run failed"
+
+
+def _training(settings: Settings, success: bool, failure: str | None) -> dict[str, Any] | None:
+    """The model's record of this run: what the asset wrote, or why it did not train."""
+    if not success:
+        return None
+    if failure is not None:
+        return {"failed": failure}
+    return read_summary(settings)
 
 
 def _backtests(settings: Settings) -> list[dict[str, Any]]:

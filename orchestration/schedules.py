@@ -1,4 +1,4 @@
-"""Schedules: hourly incremental ingestion of the current (and just-closed) day."""
+"""Schedules: hourly incremental ingestion of the current day; weekly retraining."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -39,3 +39,24 @@ def build_hourly_schedule(job: dg.JobDefinition | Any, symbols: list[str]) -> dg
                 )
 
     return hourly_candles
+
+
+def build_retrain_schedule(
+    job: dg.JobDefinition | Any, partition_key: str
+) -> dg.ScheduleDefinition:
+    """Retrain the model of ``partition_key`` weekly (Sunday 02:00 UTC); off by default."""
+
+    @dg.schedule(
+        job=job,
+        cron_schedule="0 2 * * 0",
+        execution_timezone="UTC",
+        name="retrain",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    def retrain(context: ScheduleEvaluationContext) -> dg.RunRequest:
+        scheduled = pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC")
+        return dg.RunRequest(
+            run_key=f"retrain|{partition_key}|{scheduled:%Y%m%d}", partition_key=partition_key
+        )
+
+    return retrain

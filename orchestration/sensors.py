@@ -28,6 +28,7 @@ def build_drift_sensor(
     threshold: float = DRIFT_THRESHOLD,
     action: str = "derisk",
     interval_s: int = 60,
+    partition_key: str | None = None,
 ) -> dg.SensorDefinition:
     """Return the drift sensor.
 
@@ -40,6 +41,8 @@ def build_drift_sensor(
         action: What the flag asks of the engine's protections when degraded (``derisk`` or
             ``pause``).
         interval_s: Seconds between evaluations.
+        partition_key: The partition of the retraining job to request (the model's symbol set
+            and timeframe).
     """
     from dashboards.drift import HEALTH_FILE, DriftSummary, model_health, write_model_health
 
@@ -91,6 +94,7 @@ def build_drift_sensor(
         request = dg.RunRequest(
             run_key=f"drift-{partition}-{record.storage_id}",
             tags={REASON_TAG: health.reason},
+            partition_key=partition_key,
         )
         return dg.SensorResult(run_requests=[request], cursor=cursor)
 

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     training_days: int = Field(default=30, ge=0)
     label_horizon_bars: int = Field(default=12, ge=1)
 
+    # the model registry (docs/models.md): SQLite under the app home when unset
+    mlflow_uri: SecretStr | None = None
+
     @model_validator(mode="before")
     @classmethod
     def _defaults_from_base(cls, data: Any) -> Any:
@@ -255,6 +258,20 @@ class Settings(BaseSettings):
         if info.data.get("online_store") == "postgres":
             return _need_dsn(value, "SMARTMARKET_ONLINE_STORE=postgres")
         return value
+
+    @field_validator("mlflow_uri", mode="after")
+    @classmethod
+    def _valid_mlflow_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        uri = value.get_secret_value().strip()
+        schemes = ("sqlite:///", "http://", "https://", "postgresql://", "postgresql+", "file:")
+        if not uri.startswith(schemes):
+            raise _bad(
+                "not an MLflow tracking URI: expected http(s)://host:port (a tracking server), "
+                "postgresql://user:password@host:port/db or sqlite:///path"
+            )
+        return SecretStr(uri)
 
     @property
     def base(self) -> Timeframe:

@@ -262,12 +262,17 @@ def list_versions(config: RegistryConfig) -> list[dict[str, Any]]:
         versions = client.search_model_versions(f"name='{config.model_name}'")
     except MlflowException as exc:
         raise RegistryError(f"cannot read the registry at {config.tracking_uri}: {exc}") from exc
+    # search_model_versions leaves the versions' aliases empty: read them from the model
+    aliases: dict[str, list[str]] = {}
+    if versions:
+        for alias, number in client.get_registered_model(config.model_name).aliases.items():
+            aliases.setdefault(str(number), []).append(alias)
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
         rows.append(
             {
                 "version": str(v.version),
-                "aliases": list(v.aliases or []),
+                "aliases": sorted(aliases.get(str(v.version), [])),
                 "run_id": v.run_id,
                 "created": v.creation_timestamp,
                 "evidence": evidence_of(v),

@@ -43,6 +43,12 @@ def backtest(
         None, help="Lower-timeframe candles replaying each bar (with execution.intrabar: replay)."
     ),
     intrabar_timeframe: str = typer.Option("1m", help="Timeframe of --intrabar-candles."),
+    model: str = typer.Option(
+        None,
+        help="Also run the model-filtered strategy: champion, challenger, a version number or "
+        "a bundle folder (trained on data that ends before the file).",
+    ),
+    home: Path = typer.Option(None, help="App home (the registry of --model; default --out)."),
 ) -> None:
     """Backtest the smc_confluence strategy on a candle file, with baselines and a report."""
     from serving.backtest.main import run_backtest
@@ -51,7 +57,11 @@ def backtest(
         from orchestration.cli.context import load_settings
 
         name = f"{symbol.replace('/', '-').replace(':', '_')}_{timeframe}"
-        out = load_settings().home_dir / "backtests" / name
+        out = load_settings(home=home).home_dir / "backtests" / name
+    if model is not None:
+        _model_backtest(candles, symbol, timeframe, out, config, model, home)
+        return
+
     run = run_backtest(
         candles,
         symbol,
@@ -65,6 +75,80 @@ def backtest(
     for key, value in run.headline().items():
         typer.echo(f"{key:>24}: {_show(value)}")
     typer.echo(f"report: {run.paths['report']}")
+
+
+def _bundle(ref: str, home: Path | None) -> Path:
+    """The bundle folder of ``ref``: an existing folder, or an alias / version of the registry."""
+    if Path(ref).is_dir():
+        return Path(ref)
+    from orchestration.assets.training import registry_config
+    from orchestration.cli.context import load_settings
+    from training.registry import bundle_path
+
+    return bundle_path(registry_config(load_settings(home=home)), ref)
+
+
+def _model_backtest(
+    candles: Path,
+    symbol: str,
+    timeframe: str,
+    out: Path,
+    config: Path | None,
+    ref: str,
+    home: Path | None,
+) -> None:
+    """Rule-only and model-filtered backtests of one candle file, side by side."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    from features.candles.schema import Timeframe
+    from orchestration.cli.context import load_settings
+    from orchestration.cli.models import file_features
+    from serving.backtest.config_file import load_config
+    from serving.backtest.data import load_candles
+    from serving.backtest.main import backtest_frame
+    from training.bundle import check_fingerprint, load_bundle
+    from training.datasets import input_columns
+
+    tf = Timeframe.parse(timeframe)
+    bundle = load_bundle(_bundle(ref, home))
+    meta = bundle.meta
+    if meta.timeframe != tf.label:
+        raise ValueError(f"the model was trained on {meta.timeframe} candles, not {tf.label}")
+    _progress(f"reading {candles}")
+    frame = load_candles(candles, symbol, tf).candles
+    first_close = frame.index[0] + tf.delta
+    train_end = pd.Timestamp(meta.train_end)
+    if first_close <= train_end:
+        raise ValueError(
+            f"{candles} starts at {frame.index[0]}, before the end of the model's training span "
+            f"{meta.train_start} .. {meta.train_end}: test it on data after {train_end}"
+        )
+    _progress(f"features of {len(frame):,} bars")
+    features = file_features(frame, tf, load_settings(home=home).timeframes)
+    check_fingerprint(meta, input_columns(features))
+    features.insert(0, "symbol", symbol)
+    p = bundle.predict_frame(features, np.arange(len(features)), tf.ns)
+    sizes = pd.Series(
+        bundle.size(np.nan_to_num(p.to_numpy(), nan=0.0)),
+        index=pd.DatetimeIndex(features["event_timestamp"]),
+    )
+    rules_config = load_config(config)
+    risk = dataclasses.replace(rules_config.risk, **meta.setup)
+    setup_config = dataclasses.replace(rules_config, risk=risk)
+    _progress("rule-only backtest")
+    rules = backtest_frame(frame, tf, rules_config, out / "rules", symbol, zones=False)
+    _progress(f"model-filtered backtest ({meta.kind}, threshold {meta.threshold:.3f})")
+    filtered = backtest_frame(
+        frame, tf, setup_config, out / "model", symbol, zones=False, model_sizes=sizes
+    )
+    a, b = rules.headline(), filtered.headline()
+    typer.echo(f"{'':>24}  {'rules':>12}  {'model':>12}")
+    for key in a:
+        typer.echo(f"{key:>24}  {_show(a[key]):>12}  {_show(b.get(key)):>12}")
+    typer.echo(f"reports: {rules.paths['report']} {filtered.paths['report']}")
 
 
 @app.command("audit-lookahead")

@@ -61,6 +61,8 @@ def run(
         raise typer.Exit(1)
     for record in summary.backtests:
         _show_backtest(record)
+    if summary.training is not None:
+        _show_training(summary.training)
 
 
 def _line(text: str) -> None:
@@ -81,6 +83,25 @@ def _show_backtest(record: dict[str, Any]) -> None:
     )
     console.print(f"{what} (default parameters, net of costs) on {data}: {shown}", highlight=False)
     console.print(f"report: {record['report']}", highlight=False)
+
+
+def _show_training(record: dict[str, Any]) -> None:
+    """Print the model's out-of-sample comparison and the promotion decision of the main job."""
+    import pandas as pd
+
+    from orchestration.cli.models import show_outcome
+
+    if "failed" in record:
+        console.print(f"[yellow]model not trained:[/] {record['failed']}", highlight=False)
+        return
+    summary = pd.DataFrame(record["summary"]).T.astype(float)
+    auc = record["oos_auc"]
+    console.print(
+        f"model: {record['intents']:,} labelled setups, {record['folds']} purged walk-forward "
+        f"folds, pooled OOS AUC {'n/a' if auc is None else format(auc, '.3f')}",
+        highlight=False,
+    )
+    show_outcome(record, None, summary)
 
 
 @app.command()

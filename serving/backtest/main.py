@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.candles.schema import CandleDataError, Timeframe
@@ -50,14 +51,18 @@ def backtest_frame(
     progress: Progress = _quiet,
     zones: bool = True,
     sub_candles: pd.DataFrame | None = None,
+    model_sizes: pd.Series | None = None,
 ) -> BacktestRun:
     """Backtest a canonical candle frame, evaluate it and write the outputs to ``out_dir``.
 
     ``sub_candles`` (a lower timeframe) replay each bar when ``execution.intrabar`` is
-    ``replay``.
+    ``replay``. ``model_sizes`` (indexed by decision time, a bar's close) is a model's risk
+    multiplier of each entry: an entry without one is not taken, 0 refuses it.
     """
     progress(f"features and signals for {len(candles):,} bars")
     prepared = prepare(candles, timeframe, config, symbol=symbol, sub_candles=sub_candles)
+    if model_sizes is not None:
+        prepared = with_sizes(prepared, model_sizes)
     progress("running the engine")
     result = run_fast(prepared)
     progress(
@@ -75,6 +80,22 @@ def backtest_frame(
     progress("writing the report")
     paths = write_outputs(out_dir, result, evaluation, candles, zone_records)
     return BacktestRun(prepared, result, evaluation, paths)
+
+
+def with_sizes(prepared: Prepared, sizes: pd.Series) -> Prepared:
+    """Return ``prepared`` whose entries take the risk multipliers ``sizes`` (by decision time)."""
+    from dataclasses import replace
+
+    from serving.engine import layout as L
+
+    sig = prepared.signals.copy()
+    closes = prepared.candles.index + prepared.timeframe.delta
+    bars = closes.get_indexer(pd.DatetimeIndex(sizes.index))
+    ok = bars >= 0
+    entries = np.flatnonzero(np.nan_to_num(sig[:, L.SIG_ENTRY]) != 0.0)
+    sig[entries, L.SIG_SIZE] = 0.0  # an entry the model did not judge is not taken
+    sig[bars[ok], L.SIG_SIZE] = np.nan_to_num(sizes.to_numpy(dtype=np.float64)[ok], nan=0.0)
+    return replace(prepared, signals=sig)
 
 
 def run_backtest(

@@ -67,6 +67,7 @@ def test_a_run_registers_a_challenger_that_the_gate_promotes_and_rollback_undoes
     assert str(version_by_alias(config, CHAMPION).version) == first
     rows = list_versions(config)
     assert [r["version"] for r in rows] == [second, first]
+    assert [r["aliases"] for r in rows] == [[CHALLENGER], [CHAMPION]]
     assert "beats the champion" in rows[0]["promotion"]
 
 
