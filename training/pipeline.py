@@ -32,6 +32,7 @@ from training.labels import uniqueness_weights
 from training.meta_labels import MetaLabelConfig, meta_labels
 from training.models import ModelConfig, make_classifier
 from training.splits import Fold, purged_walk_forward
+from training.tuning import TuningConfig
 
 Progress = Callable[[str], None]
 TARGET = "label"
@@ -53,6 +54,8 @@ class TrainConfig:
         splits: Purged walk-forward folds.
         meta: How intents are labelled.
         calibration: ``isotonic`` or ``temperature``.
+        tuning: A keras-tuner search inside each training window (judged on its purged inner
+            validation rows, never the test rows); ``None`` fits ``model`` as configured.
         min_valid_trades: Validation intents a threshold must keep (else the lowest threshold).
         setup_final_target: The setups the model chooses among: ``fixed`` targets (``final_r``)
             keep every intent whose stop the risk manager accepts; the rules' own
@@ -70,6 +73,7 @@ class TrainConfig:
     )
     meta: MetaLabelConfig = field(default_factory=MetaLabelConfig)
     calibration: str = "isotonic"
+    tuning: TuningConfig | None = None
     min_valid_trades: int = 10
     setup_final_target: str = "fixed"
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
@@ -87,6 +91,9 @@ class TrainConfig:
             "min_valid_trades": self.min_valid_trades,
             "setup_final_target": self.setup_final_target,
         }
+        if self.tuning is not None:
+            out["tuning.algorithm"] = self.tuning.algorithm
+            out["tuning.max_trials"] = self.tuning.max_trials
         for name in ("model", "dataset", "splits", "meta"):
             for key, value in dataclasses.asdict(getattr(self, name)).items():
                 out[f"{name}.{key}"] = value
@@ -225,6 +232,7 @@ def _fit_fold(
     columns: list[str],
     step_ns: int,
     config: TrainConfig,
+    tuner_dir: Path | None = None,
 ) -> tuple[Any, Any, Any, float, float, np.ndarray, np.ndarray, np.ndarray]:
     """Fit one fold; return the model, preprocessor, calibrator, threshold, reference, test."""
     data = fold_data(
@@ -234,7 +242,12 @@ def _fit_fold(
     shape = tuple(data.train.values.shape[1:])
     input_shape = (config.dataset.lookback, *shape)
     model = make_classifier(config.kind, input_shape, config.model)
-    if len(data.valid.rows) and len(np.unique(data.valid.y)) == 2:
+    searchable = len(data.valid.rows) and len(np.unique(data.valid.y)) == 2
+    if config.tuning is not None and tuner_dir is not None and searchable:
+        from training.tuning import tune_fold_data
+
+        model = tune_fold_data(config.kind, data, tuner_dir, config.model, config.tuning).classifier
+    elif searchable:
         model.fit(data.train.x, data.train.y, data.train.w, data.valid.x, data.valid.y)
     else:
         model.fit(data.train.x, data.train.y, data.train.w)
@@ -305,8 +318,9 @@ def train_and_evaluate(
             f"{len(fold.valid):,}, test {len(fold.test):,} intents from {fold.test_start}"
         )
         _, _, _, thr, ref, q, test_intents, y = _fit_fold(
-            frame, intents, rows, fold, columns, timeframe.ns, config
-        )
+            frame, intents, rows, fold, columns, timeframe.ns, config,
+            out_dir / "tuner" / f"fold_{fold.index}",
+        )  # fmt: skip
         test = intents.iloc[test_intents]
         predictions = pd.DataFrame(
             {
@@ -367,8 +381,9 @@ def _final_bundle(
         0,
     )
     model, pre, cal, thr, ref, _, _, _ = _fit_fold(
-        frame, intents, rows, fold, list(result.columns), timeframe.ns, config
-    )
+        frame, intents, rows, fold, list(result.columns), timeframe.ns, config,
+        out_dir / "tuner" / "final",
+    )  # fmt: skip
     meta = BundleMeta(
         kind=config.kind,
         threshold=thr,

@@ -323,16 +323,21 @@ class TrainingWindow(dg.Config):
     random_seeds: int = 20
 
 
-def train_config(kind: str, folds: int, epochs: int | None = None) -> "TrainConfig":
-    """The default ``TrainConfig`` with a kind, a fold count and optionally fewer epochs."""
+def train_config(
+    kind: str, folds: int, epochs: int | None = None, trials: int = 0
+) -> "TrainConfig":
+    """The default ``TrainConfig`` with a kind, a fold count, optionally fewer epochs and a
+    keras-tuner budget per training window (0: no search)."""
     import dataclasses
 
     from training.pipeline import TrainConfig
+    from training.tuning import TuningConfig
 
     base = TrainConfig(kind=kind)
     model = base.model if epochs is None else dataclasses.replace(base.model, epochs=epochs)
     splits = dataclasses.replace(base.splits, n_folds=folds)
-    return dataclasses.replace(base, model=model, splits=splits)
+    tuning = TuningConfig(max_trials=trials, epochs=epochs) if trials > 0 else None
+    return dataclasses.replace(base, model=model, splits=splits, tuning=tuning)
 
 
 def store_features(

@@ -182,6 +182,9 @@ def train(
     kind: str = typer.Option("mlp", help="Model kind: mlp, gbm, lstm, gru, cnn_lstm, transformer."),
     folds: int = typer.Option(4, help="Purged walk-forward folds."),
     epochs: int = typer.Option(None, help="Maximum epochs per fit (default the model config's)."),
+    trials: int = typer.Option(
+        0, min=0, help="keras-tuner trials inside each training window (0: no search)."
+    ),
     start: str = typer.Option(None, help="First day (UTC) of the data used."),
     end: str = typer.Option(None, help="Day after the last (UTC) of the data used."),
     random_seeds: int = typer.Option(20, help="Random-entry runs per fold and symbol."),
@@ -200,7 +203,7 @@ def train(
     settings = load_settings(home=home)
     symbols = list(symbol or settings.symbols)
     trading = Timeframe.parse(timeframe or settings.trading_timeframe)
-    config = train_config(kind, folds, epochs)
+    config = train_config(kind, folds, epochs, trials)
     registry = registry_config(settings)
     markets, source = _load_markets(settings, symbols, trading, candles or [], start, end, config)
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")

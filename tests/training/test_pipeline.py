@@ -98,3 +98,25 @@ def test_one_class_only_is_refused(tmp_path: Path, result: TrainingResult) -> No
 
     with pytest.raises(ValueError, match="one class only"):
         train_and_evaluate({market.symbol: market}, TF, flat, tmp_path)
+
+
+@pytest.mark.slow
+def test_keras_tuner_searches_inside_each_training_window(
+    tmp_path: Path, result: TrainingResult
+) -> None:
+    from training.tuning import TuningConfig
+
+    tuned = dataclasses.replace(
+        CONFIG,
+        kind="mlp",
+        model=ModelConfig(epochs=1),
+        tuning=TuningConfig(algorithm="random", max_trials=2, epochs=1),
+        splits=dataclasses.replace(CONFIG.splits, n_folds=2),
+    )
+
+    out = train_and_evaluate(result.markets, TF, tuned, tmp_path)
+
+    folders = sorted(p.name for p in (tmp_path / "tuner").iterdir())
+    assert folders == ["final", "fold_0", "fold_1"]
+    assert all(len(f.predictions) > 0 for f in out.folds)
+    assert load_bundle(out.bundle).meta.kind == "mlp"
