@@ -69,9 +69,15 @@ class VenueQuirks:
         if intent.reduce_only:
             params["reduceOnly"] = True
         if intent.order_type == "stop":
-            params["triggerPrice"] = intent.stop_price
-            return "market", None, params
+            return self.stop_type, None, {**params, **self.stop_params(intent)}
         return intent.order_type, intent.price, params
+
+    stop_type = "market"
+    """ccxt order type of a protective stop on this venue."""
+
+    def stop_params(self, intent: OrderIntent) -> dict[str, Any]:
+        """Return the venue's params that make an order a stop at ``intent.stop_price``."""
+        return {"triggerPrice": intent.stop_price}
 
     def lookup_params(self, client_order_id: str) -> dict[str, Any]:
         """Return ``fetch_order`` params that find an order by our client id."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from serving.brokers.venues.base import VenueQuirks
-from serving.ledger.events import OrderIntent
 from serving.order_state import parse_client_order_id
 
 
@@ -33,17 +32,7 @@ class BinanceUsdmQuirks(VenueQuirks):
 
     name = "binanceusdm"
 
-    def create_args(
-        self, intent: OrderIntent, amount: float
-    ) -> tuple[str, float | None, dict[str, Any]]:
-        """Return ``create_order`` arguments (a stop is ``STOP_MARKET``)."""
-        params: dict[str, Any] = {"clientOrderId": intent.client_order_id}
-        if intent.reduce_only:
-            params["reduceOnly"] = True
-        if intent.order_type == "stop":
-            params["triggerPrice"] = intent.stop_price
-            return "STOP_MARKET", None, params
-        return intent.order_type, intent.price, params
+    stop_type = "STOP_MARKET"
 
     def lookup_params(self, client_order_id: str) -> dict[str, Any]:
         """Return lookup params; a stop is looked up on the algo endpoint."""

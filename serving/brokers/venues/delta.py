@@ -57,18 +57,9 @@ class DeltaQuirks(VenueQuirks):
         size = float(market.get("contractSize") or 1.0)
         return float(math.floor(qty / size + 1e-6))
 
-    def create_args(
-        self, intent: OrderIntent, amount: float
-    ) -> tuple[str, float | None, dict[str, Any]]:
-        """Return ``create_order`` arguments with Delta's own stop params."""
-        params: dict[str, Any] = {"clientOrderId": intent.client_order_id}
-        if intent.reduce_only:
-            params["reduceOnly"] = True
-        if intent.order_type == "stop":
-            params["stop_order_type"] = "stop_loss_order"
-            params["stop_price"] = f"{intent.stop_price:.12g}"  # Delta takes prices as strings
-            return "market", None, params
-        return intent.order_type, intent.price, params
+    def stop_params(self, intent: OrderIntent) -> dict[str, Any]:
+        """Return Delta's own stop params (its prices are strings)."""
+        return {"stop_order_type": "stop_loss_order", "stop_price": f"{intent.stop_price:.12g}"}
 
     def clock_error(self, exc: BaseException) -> bool:
         """Whether Delta refused the signature as expired (our clock is off)."""
