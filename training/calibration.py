@@ -175,7 +175,9 @@ def fit_calibrator(
     return _fit_isotonic(p, labels, w)
 
 
-class _Part(Protocol):
+class FoldPart(Protocol):
+    """One part of a fold: windows, targets and weights (``training.datasets.Part``)."""
+
     @property
     def x(self) -> np.ndarray: ...
 
@@ -188,7 +190,7 @@ class _Part(Protocol):
 
 class _ValidData(Protocol):
     @property
-    def valid(self) -> _Part: ...
+    def valid(self) -> FoldPart: ...
 
 
 class _Predicts(Protocol):

@@ -32,7 +32,7 @@ from serving.engine.metrics import (
     daily_returns,
     deflated_sharpe,
 )
-from serving.engine.simulate import Bars, simulate
+from serving.engine.simulate import simulate
 from training.pipeline import TrainingResult
 
 VARIANTS: tuple[str, ...] = ("rules", "setups", "model_filtered", "model_sized", "buy_and_hold")
@@ -53,11 +53,6 @@ class Evaluation:
                                             "deflated_sharpe", "max_drawdown")}  # fmt: skip
 
 
-def _bars(b: Bars, start: int, stop: int) -> Bars:
-    return Bars(b.ts[start:stop], b.open[start:stop], b.high[start:stop], b.low[start:stop],
-                b.close[start:stop], b.funding[start:stop])  # fmt: skip
-
-
 def _window(
     prepared: Prepared, t0: pd.Timestamp, t1: pd.Timestamp, tail: int
 ) -> tuple[int, int, int]:
@@ -71,7 +66,7 @@ def _window(
 def _run(prepared: Prepared, signals: np.ndarray, a: int, b: int, c: int) -> tuple[pd.Series, int]:
     sig = signals[a:c].copy()
     sig[b - a :, L.SIG_ENTRY] = 0.0  # entries only inside the test window
-    logs, _ = simulate(_bars(prepared.bars, a, c), sig, prepared.params)
+    logs, _ = simulate(prepared.bars.window(a, c), sig, prepared.params)
     index = prepared.candles.index[a:c] + prepared.timeframe.delta
     return pd.Series(logs.equity, index=index), len(logs.trades)
 
@@ -137,7 +132,7 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
                 np.flatnonzero(np.nan_to_num(filtered[: b - a, L.SIG_SIZE]) > 0), L.SIG_ENTRY
             ] = 1.0
             rnd = random_entries(
-                _bars(setup.bars, a, c),
+                setup.bars.window(a, c),
                 masked,
                 setup.params,
                 random_seeds,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from serving.backtest.fast import Prepared
 from serving.engine import layout as L
-from serving.engine.simulate import Bars, EngineState, simulate
+from serving.engine.simulate import EngineState, simulate
 
 COLUMNS: tuple[str, ...] = (
     "decided_at", "direction", "score", "r_multiple", "net_pnl", "label", "label_time",
@@ -71,17 +71,6 @@ class MetaLabels:
         }
 
 
-def _window(bars: Bars, start: int, stop: int) -> Bars:
-    return Bars(
-        bars.ts[start:stop],
-        bars.open[start:stop],
-        bars.high[start:stop],
-        bars.low[start:stop],
-        bars.close[start:stop],
-        bars.funding[start:stop],
-    )
-
-
 def intent_bars(signals: np.ndarray) -> np.ndarray:
     """Return the bars where the rule wants to enter (its entry field is +1 or -1)."""
     return np.flatnonzero(np.nan_to_num(signals[:, L.SIG_ENTRY]) != 0.0)
@@ -106,7 +95,7 @@ def meta_labels(prepared: Prepared, config: MetaLabelConfig | None = None) -> Me
         sig[1:, L.SIG_ENTRY] = 0.0  # this intent alone may enter
         state = EngineState.fresh(initial)
         blocked0 = state.acct[L.A_BLOCKED : L.A_BLOCKED + len(L.REASONS)].copy()
-        logs, state = simulate(_window(bars, int(t), stop), sig, params, state)
+        logs, state = simulate(bars.window(int(t), stop), sig, params, state)
         if len(logs.trades):
             trade = logs.trades[0]
             exit_bar = int(np.searchsorted(bars.ts, trade[L.C_EXIT_TS]))

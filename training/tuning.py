@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from training.calibration import FoldPart
 from training.models import Classifier, ModelConfig, make_classifier
 from training.models.base import check_features, check_labels, check_weights
 from training.models.config import check_kind
@@ -120,25 +121,14 @@ def tune_fold(
     )
 
 
-class _Part(Protocol):
-    @property
-    def x(self) -> np.ndarray: ...
-
-    @property
-    def y(self) -> np.ndarray: ...
-
-    @property
-    def w(self) -> np.ndarray: ...
-
-
 class TrainValidData(Protocol):
     """A fold's windows (``training.datasets.FoldData``): ``train`` and ``valid`` parts."""
 
     @property
-    def train(self) -> _Part: ...
+    def train(self) -> FoldPart: ...
 
     @property
-    def valid(self) -> _Part: ...
+    def valid(self) -> FoldPart: ...
 
 
 def tune_fold_data(

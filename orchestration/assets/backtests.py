@@ -28,7 +28,8 @@ class BacktestWindow(dg.Config):
     end: str | None = None
 
 
-def _folder(symbol: str, timeframe: Timeframe) -> str:
+def backtest_folder(symbol: str, timeframe: Timeframe) -> str:
+    """Folder name of one symbol's backtest under ``<app home>/backtests``."""
     return f"{symbol.replace('/', '-').replace(':', '_')}_{timeframe.label}"
 
 
@@ -50,7 +51,7 @@ def backtest_symbol(
     }
     if candles.empty:
         return {**data, "skipped": f"no stored {timeframe.label} candles of {symbol}"}
-    out = settings.home_dir / "backtests" / _folder(symbol, timeframe)
+    out = settings.home_dir / "backtests" / backtest_folder(symbol, timeframe)
     try:
         run = backtest_frame(candles, timeframe, BacktestConfig(), out, symbol)
     except CandleDataError as exc:  # e.g. a window shorter than the strategy's warm-up

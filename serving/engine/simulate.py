@@ -44,6 +44,16 @@ class Bars:
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
+    def window(self, start: int, stop: int) -> Bars:
+        """Return bars ``start..stop`` as views (whole bars: no intrabar replay)."""
+        if self.sub_start.shape[0]:
+            raise ValueError("a window of bars with intrabar sub-bars is not supported")
+        cut = slice(start, stop)
+        return Bars(
+            self.ts[cut], self.open[cut], self.high[cut], self.low[cut], self.close[cut],
+            self.funding[cut],
+        )  # fmt: skip
+
 
 @dataclass
 class EngineState:
