@@ -33,6 +33,7 @@ EventKind = Literal[
     "correction",  # what reconciliation changed, and why
     "halt",  # trading stopped, with the reason
     "resume",  # a person re-armed trading
+    "control",  # a command to the running loop (serving.control): start, stop, kill, order
 ]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
