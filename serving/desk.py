@@ -303,6 +303,8 @@ def round_trips(view: LedgerView) -> list[RoundTrip]:
                 out.append(rt)
             adds = (f.side == "buy") == (rt.direction == "long")
             part = left if adds else min(left, abs(rt.position.qty))
+            if part <= 0.0:  # nothing left to reduce: never loop on a zero part
+                break
             part_fee = fee * part / f.qty if f.qty else 0.0
             rt.position.apply(f.side, part, f.price, part_fee)
             entry_key = order.intent.trade_key if order and order.intent.leg == "entry" else ""

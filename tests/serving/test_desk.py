@@ -1,0 +1,106 @@
+"""The desk's derivations from the fold: round trips, order pages, the bot's state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from serving.control import request
+from serving.desk import (
+    DeskConfig,
+    DeskInputError,
+    TradingDesk,
+    round_trips,
+    select_orders,
+    snapshot,
+)
+from serving.ledger import (
+    FillRecord,
+    LedgerConfig,
+    OrderIntent,
+    fill_event,
+    fold,
+    intent_event,
+    open_ledger,
+    resume_event,
+)
+
+T0 = pd.Timestamp("2026-02-01 00:00", tz="UTC")
+SYM = "ETH/USDT:USDT"
+
+
+def _entry(cid: str, side: str, qty: float, stop: float | None) -> OrderIntent:
+    return OrderIntent(cid, cid, "entry", 0, SYM, side, "market", qty, qty, stop_loss=stop,
+                       trade_key=cid)  # fmt: skip
+
+
+def _fill(tid: str, cid: str | None, side: str, qty: float, price: float, minute: int) -> object:
+    at = T0 + pd.Timedelta(minutes=minute)
+    return fill_event(FillRecord(tid, None, cid, SYM, side, price, qty, 0.0, False, at), at)
+
+
+def test_a_reversing_fill_closes_one_round_trip_and_opens_the_next() -> None:
+    # Arrange: long 1 @ 100 (stop 90), sell 3 @ 120 (flips short 2), buy 2 @ 110 (flat)
+    events = [
+        intent_event(_entry("a", "buy", 1.0, 90.0), T0),
+        _fill("t1", "a", "buy", 1.0, 100.0, 0),
+        _fill("t2", None, "sell", 3.0, 120.0, 5),
+        _fill("t3", None, "buy", 2.0, 110.0, 9),
+    ]
+
+    # Act
+    trips = round_trips(fold(events))  # type: ignore[arg-type]
+
+    # Assert
+    assert [(t.direction, t.entry_qty, t.entry_price, t.exit_price) for t in trips] == [
+        ("long", 1.0, 100.0, 120.0), ("short", 2.0, 120.0, 110.0),
+    ]  # fmt: skip
+    assert trips[0].r_multiple == pytest.approx(20.0 / 10.0)
+    assert trips[0].trade_keys == ["a"]
+    assert trips[1].r_multiple is None  # no stop on record for the reversal
+    assert trips[1].net_pnl == pytest.approx(20.0)
+    assert trips[1].legs == ["external"]
+
+
+def test_an_open_round_trip_is_not_closed_until_flat() -> None:
+    events = [_fill("t1", None, "sell", 2.0, 50.0, 0), _fill("t2", None, "buy", 1.0, 40.0, 1)]
+
+    [trip] = round_trips(fold(events))  # type: ignore[arg-type]
+
+    assert trip.closed_at is None
+    assert (trip.direction, trip.exit_qty) == ("short", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"state": "asleep"}, "state"), ({"limit": 0}, "limit"), ({"offset": -1}, "offset"),
+     ({"symbol": "!"}, "symbol")],
+)  # fmt: skip
+def test_bad_order_filters_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(DeskInputError) as caught:
+        select_orders(fold([]), **kwargs)  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+def test_a_command_newer_than_the_loops_last_event_awaits_the_loop(tmp_path: Path) -> None:
+    # Arrange
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    desk = TradingDesk(ledger, DeskConfig(("ETH/USDT",)))
+    desk.command("stop", "key:1 (a)", reason="lunch")
+    waiting = desk.account()["bot"]
+    ledger.append([resume_event("key:1 (a)", T0)])
+
+    # Act
+    answered = desk.account()["bot"]
+    request(ledger, "start", "cli:ops", T0)
+    snap = snapshot(ledger.events())
+
+    # Assert
+    assert (waiting["state"], waiting["awaiting_loop"]) == ("no_loop", True)
+    assert (answered["state"], answered["awaiting_loop"]) == ("running", False)
+    assert answered["last_control"]["detail"] == {"reason": "lunch"}
+    assert [e.body["command"] for e in snap.controls] == ["stop", "start"]
+    assert desk.symbol("ethusdt") == desk.symbol("ETH/USDT:USDT") == "ETH/USDT"
+    ledger.close()
