@@ -1,10 +1,10 @@
 """The trading desk: what a person reads of the trading loop, and the commands they give it.
 
 Every answer is derived from the ledger by :func:`serving.ledger.fold` (the one derivation of
-current orders, positions and the halt); the desk keeps no book of its own. Commands are
-appended with :func:`serving.control.request` for the trading loop to execute. The ledger is
-read whole for every answer: on PostgreSQL, sequence numbers commit out of order, so reading
-only "after the last one seen" could skip an event for good.
+current orders, positions and the halt); the desk keeps no book of its own, only the fold
+continued with the events appended since the last answer (:class:`TradingDesk` says when
+it folds everything again). Commands are appended with :func:`serving.control.request` for
+the trading loop to execute.
 
 Nothing here knows HTTP: ``serving.service.trading`` turns :class:`DeskInputError` into a
 422 naming its field and :class:`~serving.ledger.LedgerError` into a 503.
@@ -12,11 +12,13 @@ Nothing here knows HTTP: ``serving.service.trading`` turns :class:`DeskInputErro
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pandas as pd
 
@@ -38,6 +40,7 @@ Action = Literal["enter", "exit"]
 Direction = Literal["long", "short"]
 OrderFilter = Literal["open", "final"]
 MAX_PAGE = 500
+_M = TypeVar("_M", bound=Callable[..., Any])
 
 
 class DeskInputError(ValueError):
@@ -119,10 +122,10 @@ class Snapshot:
         return self.loop_events > 0
 
 
-def snapshot(events: Iterable[LedgerEvent]) -> Snapshot:
-    """Fold ``events`` and note the loop's and the commands' events."""
+def extend(snap: Snapshot, events: Iterable[LedgerEvent]) -> Snapshot:
+    """Fold ``events`` into ``snap`` (in place) and note the loop's and the commands' events."""
     events = list(events)
-    snap = Snapshot(view=fold(events))
+    fold(events, snap.view)
     for e in events:
         if e.kind == "control":
             snap.controls.append(e)
@@ -130,6 +133,20 @@ def snapshot(events: Iterable[LedgerEvent]) -> Snapshot:
             snap.loop_events += 1
             snap.last_loop_event = e
     return snap
+
+
+def snapshot(events: Iterable[LedgerEvent]) -> Snapshot:
+    """Fold ``events`` from nothing."""
+    return extend(Snapshot(view=LedgerView()), events)
+
+
+def _has_gap(after: int, events: Iterable[LedgerEvent]) -> bool:
+    expected = after + 1
+    for e in events:
+        if e.seq != expected:
+            return True
+        expected += 1
+    return False
 
 
 def order_row(o: OrderView) -> dict[str, Any]:
@@ -346,14 +363,34 @@ def bot_state(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def _serialized(method: _M) -> _M:
+    """Run a desk method under the desk's lock (one fold at a time, rows built from it)."""
+
+    @functools.wraps(method)
+    def wrapper(self: TradingDesk, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_M, wrapper)
+
+
 class TradingDesk:
     """Reads and commands over one ledger, opened on first use (and again after a failure).
+
+    The fold is kept between calls and continued with the events appended since. SQLite
+    makes sequence numbers visible in order, so that is exact. PostgreSQL may commit a lower
+    sequence number after a higher one is visible: a gap in the numbers read (a transaction
+    still in flight, or a number burned by a refused duplicate) makes the desk fold the whole
+    ledger again ``settle_s`` later, and it does so at least every ``refold_s`` while events
+    arrive, so a late commit shows within that time.
 
     Args:
         ledger: The ledger's settings (the DSN is never shown), or an open ledger.
         config: The symbols traded and the starting cash.
         marks: The latest price of a symbol, or None when unknown (unrealized PnL needs it).
         clock: The time commands are stamped with.
+        settle_s: How long after a gap (PostgreSQL) the whole ledger is folded again.
+        refold_s: Longest time between two whole folds while events arrive (PostgreSQL).
     """
 
     def __init__(
@@ -362,6 +399,9 @@ class TradingDesk:
         config: DeskConfig,
         marks: Callable[[str], float | None] | None = None,
         clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+        *,
+        settle_s: float = 5.0,
+        refold_s: float = 60.0,
     ) -> None:
         """Keep the settings; nothing is opened yet."""
         self._config_or_ledger = ledger
@@ -369,8 +409,15 @@ class TradingDesk:
         self.config = config
         self.marks = marks or (lambda _symbol: None)
         self.clock = clock
-        self._lock = threading.Lock()
+        self.settle_s = settle_s
+        self.refold_s = refold_s
+        self._lock = threading.RLock()
         self._pairs = {_pair(s): s for s in config.symbols}
+        self._snap: Snapshot | None = None
+        self._full_at = 0.0
+        self._gap_at: float | None = None
+        self._since_full = False
+        self._full_seq = 0
 
     @property
     def backend(self) -> str:
@@ -393,30 +440,57 @@ class TradingDesk:
                 self._ledger = open_ledger(src)
             return self._ledger
 
-    def _read(self) -> list[LedgerEvent]:
+    def _read(self, since: int) -> list[LedgerEvent]:
         try:
-            return self.ledger().events()
+            return self.ledger().events(since)
         except LedgerError:
             raise
         except Exception as exc:  # a driver error may quote the DSN: name the class only
             raise LedgerError(f"could not read the ledger ({type(exc).__name__})") from None
 
+    def _whole_fold_due(self, now: float) -> bool:
+        if self.backend != "postgres":
+            return False
+        if self._gap_at is not None and now - self._gap_at >= self.settle_s:
+            return True
+        return self._since_full and now - self._full_at >= self.refold_s
+
+    @_serialized
     def snapshot(self) -> Snapshot:
-        """Return the ledger folded now."""
-        return snapshot(self._read())
+        """Return the ledger folded now (continuing the last fold; see the class)."""
+        now = time.monotonic()
+        snap = self._snap
+        if snap is None or self._whole_fold_due(now):
+            events = self._read(0)
+            fresh = snapshot(events)
+            # a gap above the last whole fold may be a transaction still in flight
+            seen = self._full_seq
+            gap = self.backend == "postgres" and _has_gap(
+                seen, (e for e in events if (e.seq or 0) > seen)
+            )
+            self._snap, self._full_at, self._since_full = fresh, now, False
+            self._gap_at, self._full_seq = (now if gap else None), fresh.view.last_seq
+            return fresh
+        new = self._read(snap.view.last_seq)
+        if new:
+            self._since_full = True
+            if self._gap_at is None and _has_gap(snap.view.last_seq, new):
+                self._gap_at = now
+        return extend(snap, new)
 
     def close(self) -> None:
         """Close the ledger if the desk opened it."""
         with self._lock:
             if self._ledger is not None and isinstance(self._config_or_ledger, LedgerConfig):
                 self._ledger.close()
-            self._ledger = None
+                self._ledger = None
 
     # -- reads ---------------------------------------------------------------------------------
 
     def _loop(self, snap: Snapshot) -> dict[str, Any]:
         return {"seen": snap.loop_seen, "message": None if snap.loop_seen else NO_LOOP}
 
+    @_serialized
     def orders(
         self, state: str | None = None, symbol: str | None = None, limit: int = 50, offset: int = 0
     ) -> dict[str, Any]:
@@ -439,6 +513,7 @@ class TradingDesk:
             return None
         return float(mark) if mark is not None and math.isfinite(mark) else None
 
+    @_serialized
     def positions(self) -> dict[str, Any]:
         """Return the open positions with their marks and unrealized PnL where a mark is known."""
         snap = self.snapshot()
@@ -461,6 +536,7 @@ class TradingDesk:
             })  # fmt: skip
         return {"positions": rows, "loop": self._loop(snap)}
 
+    @_serialized
     def account(self) -> dict[str, Any]:
         """Return equity, PnL, balances, the halt and the bot's state."""
         snap = self.snapshot()
@@ -498,6 +574,7 @@ class TradingDesk:
             "ledger": {"backend": self.backend, "last_seq": view.last_seq},
         }
 
+    @_serialized
     def trades(self, symbol: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Return closed round trips, newest first, one page."""
         if not 1 <= limit <= MAX_PAGE:
@@ -535,6 +612,7 @@ class TradingDesk:
             )
         return found
 
+    @_serialized
     def command(self, command: str, by: str, **detail: Any) -> dict[str, Any]:
         """Append one command for the loop; return what was recorded and whether a loop is seen.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from serving.desk import (
 from serving.ledger import (
     FillRecord,
     LedgerConfig,
+    LedgerEvent,
     OrderIntent,
     fill_event,
     fold,
@@ -36,7 +38,9 @@ def _entry(cid: str, side: str, qty: float, stop: float | None) -> OrderIntent:
                        trade_key=cid)  # fmt: skip
 
 
-def _fill(tid: str, cid: str | None, side: str, qty: float, price: float, minute: int) -> object:
+def _fill(
+    tid: str, cid: str | None, side: str, qty: float, price: float, minute: int
+) -> LedgerEvent:
     at = T0 + pd.Timedelta(minutes=minute)
     return fill_event(FillRecord(tid, None, cid, SYM, side, price, qty, 0.0, False, at), at)
 
@@ -104,3 +108,38 @@ def test_a_command_newer_than_the_loops_last_event_awaits_the_loop(tmp_path: Pat
     assert [e.body["command"] for e in snap.controls] == ["stop", "start"]
     assert desk.symbol("ethusdt") == desk.symbol("ETH/USDT:USDT") == "ETH/USDT"
     ledger.close()
+
+
+class LateCommits:
+    """A PostgreSQL-like ledger where one event commits after a later one is visible."""
+
+    dialect = "postgres"
+
+    def __init__(self, events: list[LedgerEvent], hidden: int) -> None:
+        self.all = [replace(e, seq=i + 1) for i, e in enumerate(events)]
+        self.hidden: int | None = hidden
+        self.reads: list[int] = []
+
+    def events(self, since: int = 0, kinds: object = None) -> list[LedgerEvent]:
+        self.reads.append(since)
+        return [e for e in self.all if (e.seq or 0) > since and e.seq != self.hidden]
+
+    def close(self) -> None:
+        return None
+
+
+def test_an_event_committed_late_on_postgres_shows_after_the_settle_time() -> None:
+    # Arrange: the intent (seq 1) and its fill (seq 2); the intent commits late
+    intent = _entry("a", "buy", 1.0, 90.0)
+    ledger = LateCommits([intent_event(intent, T0), _fill("t1", "a", "buy", 1.0, 100.0, 0)], 1)
+    desk = TradingDesk(ledger, DeskConfig((SYM,)), settle_s=0.0)  # type: ignore[arg-type]
+    early = desk.orders()["total"]
+
+    # Act
+    ledger.hidden = None  # the late transaction commits
+    late = desk.orders()["total"]
+
+    # Assert
+    assert early == 0
+    assert late == 1
+    assert ledger.reads == [0, 0]  # the gap made the second read fold everything again
