@@ -448,3 +448,24 @@ def test_a_service_without_a_desk_says_trading_is_not_configured(
 
     assert r.status_code == 503
     assert "not configured" in r.json()["error"]["message"]
+
+
+def test_the_settings_built_runtime_reads_the_ledger_the_settings_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_dsn: str
+) -> None:
+    from serving.service.wiring import build_runtime
+
+    monkeypatch.setenv("SMARTMARKET_SERVICE_POLL_SECONDS", "0")
+    local = build_runtime()
+    monkeypatch.setenv("SMARTMARKET_LEDGER_DSN", pg_dsn)
+    remote = build_runtime()
+
+    assert local.desk is not None
+    assert local.desk.backend == "sqlite"
+    assert local.desk.account()["bot"]["state"] == "no_loop"
+    assert (tmp_path / "home" / "ledger" / "ledger.sqlite").exists()
+    assert remote.desk is not None
+    assert remote.desk.backend == "postgres"
+    assert remote.desk.command("start", "cli:test")["seq"] >= 1
+    local.stop()
+    remote.stop()
