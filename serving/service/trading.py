@@ -15,9 +15,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.control import Command
 from serving.desk import MAX_PAGE, DeskInputError, TradingDesk
 from serving.ledger import LedgerError
-from serving.order_state import STATES, OrderState
+from serving.order_state import STATES, Leg, OrderState
 from serving.service.errors import InvalidInput, ServiceError, Unavailable
 from serving.service.wiring import HOLDER
 
@@ -67,9 +68,9 @@ class OrderRow(BaseModel):
     client_order_id: str
     exchange_order_id: str | None
     symbol: str
-    leg: Literal["entry", "stop", "tp1", "tp2", "tp3", "close"]
+    leg: Leg
     side: Literal["buy", "sell"]
-    order_type: Literal["market", "limit", "stop"]
+    order_type: str
     qty: float
     price: float | None
     stop_price: float | None
@@ -120,7 +121,7 @@ class ControlRow(BaseModel):
     """A command as recorded in the ledger."""
 
     seq: int | None
-    command: Literal["start", "stop", "kill", "order"]
+    command: Command
     by: str
     at: str | None
     detail: dict[str, Any]
@@ -224,7 +225,7 @@ class Receipt(BaseModel):
 
     accepted: bool
     seq: int
-    command: Literal["start", "stop", "kill", "order"]
+    command: Command
     by: str
     at: str | None
     detail: dict[str, Any]
