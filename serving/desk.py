@@ -140,12 +140,20 @@ def snapshot(events: Iterable[LedgerEvent]) -> Snapshot:
     return extend(Snapshot(view=LedgerView()), events)
 
 
-def _has_gap(after: int, events: Iterable[LedgerEvent]) -> bool:
+def young_gaps(
+    after: int, events: Iterable[LedgerEvent], now: pd.Timestamp, young_s: float
+) -> bool:
+    """Return whether a sequence number after ``after`` is missing before a young event.
+
+    A young event was recorded under ``young_s`` before ``now``; a number missing before it
+    may belong to a transaction still in flight.
+    """
     expected = after + 1
     for e in events:
-        if e.seq != expected:
+        seq = e.seq or 0
+        if seq > expected and (now - e.at).total_seconds() < young_s:
             return True
-        expected += 1
+        expected = seq + 1
     return False
 
 
@@ -379,18 +387,20 @@ class TradingDesk:
 
     The fold is kept between calls and continued with the events appended since. SQLite
     makes sequence numbers visible in order, so that is exact. PostgreSQL may commit a lower
-    sequence number after a higher one is visible: a gap in the numbers read (a transaction
-    still in flight, or a number burned by a refused duplicate) makes the desk fold the whole
-    ledger again ``settle_s`` later, and it does so at least every ``refold_s`` while events
-    arrive, so a late commit shows within that time.
+    sequence number after a higher one is visible. A gap in the numbers read before an event
+    recorded less than ``young_s`` ago (a transaction still in flight, or a number burned by
+    a refused duplicate or a rollback) makes the desk fold the whole ledger again every
+    ``settle_s`` until no such gap is left; and it does so at least every ``refold_s`` while
+    events arrive.
 
     Args:
         ledger: The ledger's settings (the DSN is never shown), or an open ledger.
         config: The symbols traded and the starting cash.
         marks: The latest price of a symbol, or None when unknown (unrealized PnL needs it).
         clock: The time commands are stamped with.
-        settle_s: How long after a gap (PostgreSQL) the whole ledger is folded again.
+        settle_s: Time between whole folds while young gaps remain (PostgreSQL).
         refold_s: Longest time between two whole folds while events arrive (PostgreSQL).
+        young_s: How long a gap may be a transaction in flight (after that: a burned number).
     """
 
     def __init__(
@@ -402,6 +412,7 @@ class TradingDesk:
         *,
         settle_s: float = 5.0,
         refold_s: float = 60.0,
+        young_s: float = 60.0,
     ) -> None:
         """Keep the settings; nothing is opened yet."""
         self._config_or_ledger = ledger
@@ -414,10 +425,10 @@ class TradingDesk:
         self._lock = threading.RLock()
         self._pairs = {_pair(s): s for s in config.symbols}
         self._snap: Snapshot | None = None
+        self.young_s = young_s
         self._full_at = 0.0
-        self._gap_at: float | None = None
+        self._gaps = False
         self._since_full = False
-        self._full_seq = 0
 
     @property
     def backend(self) -> str:
@@ -451,31 +462,27 @@ class TradingDesk:
     def _whole_fold_due(self, now: float) -> bool:
         if self.backend != "postgres":
             return False
-        if self._gap_at is not None and now - self._gap_at >= self.settle_s:
+        if self._gaps and now - self._full_at >= self.settle_s:
             return True
         return self._since_full and now - self._full_at >= self.refold_s
 
     @_serialized
     def snapshot(self) -> Snapshot:
         """Return the ledger folded now (continuing the last fold; see the class)."""
-        now = time.monotonic()
+        now, wall = time.monotonic(), self.clock()
+        postgres = self.backend == "postgres"
         snap = self._snap
         if snap is None or self._whole_fold_due(now):
             events = self._read(0)
             fresh = snapshot(events)
-            # a gap above the last whole fold may be a transaction still in flight
-            seen = self._full_seq
-            gap = self.backend == "postgres" and _has_gap(
-                seen, (e for e in events if (e.seq or 0) > seen)
-            )
             self._snap, self._full_at, self._since_full = fresh, now, False
-            self._gap_at, self._full_seq = (now if gap else None), fresh.view.last_seq
+            self._gaps = postgres and young_gaps(0, events, wall, self.young_s)
             return fresh
         new = self._read(snap.view.last_seq)
         if new:
             self._since_full = True
-            if self._gap_at is None and _has_gap(snap.view.last_seq, new):
-                self._gap_at = now
+            if postgres and young_gaps(snap.view.last_seq, new, wall, self.young_s):
+                self._gaps = True
         return extend(snap, new)
 
     def close(self) -> None:

@@ -33,6 +33,11 @@ T0 = pd.Timestamp("2026-02-01 00:00", tz="UTC")
 SYM = "ETH/USDT:USDT"
 
 
+def NOW() -> pd.Timestamp:
+    """The desk's clock in the gap tests: 30 s after the events (young gaps)."""
+    return T0 + pd.Timedelta(seconds=30)
+
+
 def _entry(cid: str, side: str, qty: float, stop: float | None) -> OrderIntent:
     return OrderIntent(cid, cid, "entry", 0, SYM, side, "market", qty, qty, stop_loss=stop,
                        trade_key=cid)  # fmt: skip
@@ -132,7 +137,7 @@ def test_an_event_committed_late_on_postgres_shows_after_the_settle_time() -> No
     # Arrange: the intent (seq 1) and its fill (seq 2); the intent commits late
     intent = _entry("a", "buy", 1.0, 90.0)
     ledger = LateCommits([intent_event(intent, T0), _fill("t1", "a", "buy", 1.0, 100.0, 0)], 1)
-    desk = TradingDesk(ledger, DeskConfig((SYM,)), settle_s=0.0)  # type: ignore[arg-type]
+    desk = TradingDesk(ledger, DeskConfig((SYM,)), clock=NOW, settle_s=0.0)  # type: ignore[arg-type]
     early = desk.orders()["total"]
 
     # Act
@@ -143,3 +148,43 @@ def test_an_event_committed_late_on_postgres_shows_after_the_settle_time() -> No
     assert early == 0
     assert late == 1
     assert ledger.reads == [0, 0]  # the gap made the second read fold everything again
+
+
+def test_a_transaction_committed_late_on_a_real_postgres_is_folded(pg_dsn: str) -> None:
+    # Arrange: a writer holds the intent's transaction open while the fill commits after it
+    import psycopg
+
+    ledger = open_ledger(LedgerConfig.build(Path("."), dsn=pg_dsn))
+    desk = TradingDesk(ledger, DeskConfig((SYM,)), clock=NOW, settle_s=0.0)
+    intent = intent_event(_entry("a", "buy", 1.0, 90.0), T0)
+    slow = psycopg.connect(pg_dsn)
+    slow.execute(
+        "INSERT INTO ledger_events (recorded_at, kind, ref, dedup, body) "
+        "VALUES (%s, %s, %s, %s, %s::jsonb)",
+        (int(intent.at.value), intent.kind, intent.ref, intent.dedup, intent.body_json()),
+    )  # not committed yet: its sequence number is taken, the row invisible
+    ledger.append([_fill("t1", "a", "buy", 1.0, 100.0, 0)])
+    before = desk.account()["open_orders"], desk.positions()["positions"][0]["qty"]
+
+    # Act
+    slow.commit()
+    after = desk.orders()
+
+    # Assert
+    assert before == (0, 1.0)  # the fill is seen, its order is not yet
+    assert after["total"] == 1
+    assert after["orders"][0]["filled_qty"] == 1.0  # the fill linked once the intent shows
+    slow.close()
+    ledger.close()
+
+
+def test_an_old_gap_is_a_burned_number_and_costs_no_whole_fold() -> None:
+    ledger = LateCommits([_fill("t1", None, "buy", 1.0, 100.0, 0),
+                          _fill("t2", None, "buy", 1.0, 100.0, 1)], hidden=1)  # fmt: skip
+    desk = TradingDesk(ledger, DeskConfig((SYM,)), clock=lambda: T0 + pd.Timedelta(hours=2),
+                       settle_s=0.0)  # type: ignore[arg-type]  # fmt: skip
+
+    desk.account()
+    desk.account()
+
+    assert ledger.reads == [0, 2]  # the second read continued the fold
