@@ -36,7 +36,9 @@ ROUTES: dict[str, tuple[str, str, bool]] = {
 PATHS = frozenset(k.split(" ", 1)[1] for k in ROUTES)
 
 router = APIRouter(tags=["Trading"])
-Reason = Field(min_length=1, max_length=200)
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+"""Free text without control characters (PostgreSQL's JSON refuses NUL; logs stay one line)."""
+Reason = Field(min_length=1, max_length=200, pattern=TEXT)
 STATE_QUERY = Query(
     None,
     max_length=32,
@@ -199,8 +201,8 @@ class OrderCommand(BaseModel):
 
     action: Literal["enter", "exit"]
     direction: Literal["long", "short"]
-    symbol: str = Field(min_length=1, max_length=32, examples=["BTC/USDT", "BTCUSDT"])
-    note: str | None = Field(default=None, max_length=200)
+    symbol: str = Field(min_length=1, max_length=32, pattern=TEXT, examples=["BTC/USDT", "BTCUSDT"])
+    note: str | None = Field(default=None, max_length=200, pattern=TEXT)
 
 
 class BotCommand(BaseModel):
@@ -208,7 +210,7 @@ class BotCommand(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Field(default=None, min_length=1, max_length=200, pattern=TEXT)
 
 
 class KillCommand(BaseModel):

@@ -294,6 +294,13 @@ def test_a_bad_order_is_422_naming_the_field_and_nothing_is_recorded(
         ("POST", "/api/kill-switch", {"flatten": True}, "reason"),
         ("POST", "/api/kill-switch", {"flatten": "maybe", "reason": "x"}, "flatten"),
         ("POST", "/api/bot/stop", {"reason": ""}, "reason"),
+        ("POST", "/api/kill-switch", {"reason": "a\u0000b"}, "reason"),
+        (
+            "POST",
+            "/api/orders",
+            {"action": "exit", "direction": "long", "symbol": "BTC/USDT", "note": "line\nbreak"},
+            "note",
+        ),
     ],
 )
 def test_bad_queries_and_bodies_name_the_field(
