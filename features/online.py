@@ -101,13 +101,7 @@ class ModelInputStream:
         self._filled += 1
         return self._filled
 
-    def update(self, ts_ns: int, ohlcv: np.ndarray) -> np.ndarray:
-        """Advance by one closed bar (UTC open time in ns, ``[o, h, l, c, v]``); return its row.
-
-        Raises:
-            CandleDataError: The bar is not after the last one, or its values are invalid
-                (the stream is left unchanged).
-        """
+    def _advance(self, ts_ns: int, ohlcv: np.ndarray) -> tuple[np.ndarray, int]:
         values = np.asarray(ohlcv, dtype=np.float64)
         t = int(ts_ns)
         bar = np.concatenate([values, self._smc.update_array(t, values)])
@@ -116,6 +110,20 @@ class ModelInputStream:
                 self._htf_frames[htf.htf.label] = htf.frame()[list(FRAME_COLUMNS)]
         stop = self._push(t, bar[self._need])
         self._n += 1
+        return bar, stop
+
+    def advance(self, ts_ns: int, ohlcv: np.ndarray) -> None:
+        """Advance by one closed bar without computing its row (a warm-up: cheaper)."""
+        self._advance(ts_ns, ohlcv)
+
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> np.ndarray:
+        """Advance by one closed bar (UTC open time in ns, ``[o, h, l, c, v]``); return its row.
+
+        Raises:
+            CandleDataError: The bar is not after the last one, or its values are invalid
+                (the stream is left unchanged).
+        """
+        bar, stop = self._advance(ts_ns, ohlcv)
         lo = max(stop - self._keep, 0)
         index = pd.DatetimeIndex(self._ts[lo:stop].view("datetime64[ns]"), name=INDEX_NAME)
         frames = {
