@@ -382,9 +382,9 @@ def features_path(trading: Timeframe, timeframes: Sequence[str]) -> "FeaturesOf"
     """The feature path the stored features came from, as the look-ahead audit calls it."""
 
     def features_of(symbol: str, candles: pd.DataFrame) -> pd.DataFrame:
-        from orchestration.cli.models import file_features
+        from features.model_inputs import model_input_frame
 
-        return file_features(candles, trading, timeframes)
+        return model_input_frame(candles, trading, timeframes)
 
     return features_of
 
