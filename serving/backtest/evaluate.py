@@ -60,6 +60,8 @@ def evaluate(
     m["n_orders"] = len(result.logs.orders)
     m["n_fills"] = len(result.logs.fills)
     m["protections_fired"] = len(result.logs.events)
+    m["hard_stop"] = cfg.protections.hard_stop
+    m.update(result.hard_stop)
     fee = cfg.execution.taker_fee
     bh_equity, bh = buy_and_hold(prepared.bars, prepared.timeframe.ns, initial, fee)
     m["buy_and_hold_return"] = bh["total_return"]
