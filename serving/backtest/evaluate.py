@@ -16,7 +16,7 @@ from serving.engine.metrics import curve_metrics, monthly_returns, trade_metrics
 from serving.engine.walkforward import WalkForwardResult, walk_forward
 
 HEADLINE = (
-    "total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "hard_stop_at",
+    "total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "bars_halted",
     "win_rate", "profit_factor", "expectancy_r", "n_trades", "exposure", "fees_paid",
     "buy_and_hold_return", "buy_and_hold_sharpe", "random_entry_percentile",
 )  # fmt: skip
