@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 _DIRS = {"long": 1, "short": -1}
 _CHECKPOINT_VERSION = 1
+_SMC_NAMES = SMCConfluence().inputs().names
 
 
 class Gate:
@@ -497,17 +498,22 @@ class TradingLoop:
     ) -> list[LedgerEvent]:  # fmt: skip
         g = self.gate
         row = np.ascontiguousarray(g.row, dtype=np.float64)
+        names = g.inputs().names
+        record_row = row
+        if names != _SMC_NAMES:  # another strategy's row: the record reads the bar only
+            record_row = np.full(len(_SMC_NAMES), np.nan)
+            record_row[:4] = [float(bar[c]) for c in OHLCV[:4]]
         sig = report.signal
         position = int(np.sign(report.position))
-        plan = plan_for(sig, row, self.config, report.equity) if sig[L.SIG_ENTRY] else None
-        signal = to_signal(row, sig, plan, symbol=self.loop.symbol, timeframe=self.tf,
+        entry = sig[L.SIG_ENTRY]
+        plan = plan_for(sig, record_row, self.config, report.equity) if entry else None
+        signal = to_signal(record_row, sig, plan, symbol=self.loop.symbol, timeframe=self.tf,
                            opened_at=ts, config=self.config, position=position)  # fmt: skip
         version = self.sizer.version if self.sizer is not None else None
         confidence = round(p * 100) if math.isfinite(p) and 0.0 <= p <= 1.0 else None
         signal = replace(signal, model_version=version, confidence_score=confidence)
         record: Any = signal  # a frozen Signal is a SignalRecord (read-only signal_id)
         digest = hashlib.sha256(row.tobytes()).hexdigest()[:16]
-        names = g.inputs().names
         detail = {
             "session": self.loop.session, "symbol": self.loop.symbol,
             "timeframe": self.tf.label, "reason": reason,
