@@ -138,8 +138,8 @@ def parity_report(
     out = backtest.assign(in_backtest=True).merge(
         ours.assign(in_session=True), on=["decided_at", "direction"], how="outer"
     )
-    out["in_backtest"] = out["in_backtest"].fillna(False).astype(bool)
-    out["in_session"] = out["in_session"].fillna(False).astype(bool)
+    out["in_backtest"] = out["in_backtest"].eq(True)
+    out["in_session"] = out["in_session"].eq(True)
     out["intended_price"] = out["intended_price"].fillna(out["decided_at"].map(closes))
     funding = session_funding if session_funding is not None else pd.Series(dtype="float64")
     out["session_funding"] = out["decided_at"].map(funding)
