@@ -16,13 +16,12 @@ import numpy as np
 
 @runtime_checkable
 class Sizer(Protocol):
-    """A model scoring each closed bar.
+    """A model scoring each closed bar."""
 
-    Attributes:
-        version: The model's version as the ledger records it (None: no model).
-    """
-
-    version: str | None
+    @property
+    def version(self) -> str | None:
+        """The model's version as the ledger records it."""
+        ...
 
     def update(self, ts_ns: int, ohlcv: np.ndarray) -> float:
         """Take one closed bar (UTC open time in ns, ``[o, h, l, c, v]``); return its score."""

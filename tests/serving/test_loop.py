@@ -14,7 +14,7 @@ from serving.backtest.main import synthetic_candles, with_sizes
 from serving.control import request
 from serving.engine.config import BacktestConfig
 from serving.engine.risk import RiskConfig
-from serving.ledger import LedgerConfig, SqliteLedger, fold, open_ledger
+from serving.ledger import Ledger, LedgerConfig, fold, open_ledger
 from serving.runtime.clock import SimClock
 from serving.runtime.loop import LoopConfig, TradingLoop
 from serving.runtime.parity import parity_report
@@ -50,7 +50,7 @@ def market() -> pd.DataFrame:
 
 def replay(
     candles: pd.DataFrame,
-    ledger: SqliteLedger,
+    ledger: Ledger,
     sizer: FakeSizer | None = None,
     cfg: BacktestConfig = CFG,
     **loop_kw: object,
