@@ -84,6 +84,7 @@ class Gate:
         self.force_exit: set[int] = set()
         self.row = np.empty(0)
         self.rule_entry = 0.0
+        self.warming = False
 
     def inputs(self) -> StrategyInputs:
         """Return the rule's feature columns."""
@@ -103,7 +104,7 @@ class Gate:
         if self.force_entry:
             sig[L.SIG_ENTRY] = float(self.force_entry)
             sig[L.SIG_SIZE] = np.nan  # a person's order takes the rules' own size
-        if self.halted is not None:
+        if self.halted is not None or self.warming:
             sig[L.SIG_ENTRY] = 0.0
         for d in self.force_exit:
             sig[L.SIG_EXIT_LONG if d > 0 else L.SIG_EXIT_SHORT] = 1.0
@@ -121,7 +122,10 @@ class LoopConfig:
             ids, deduplication keys); the same session resumes.
         quote: Currency of the paper account's balance events.
         checkpoint_every: Bars between two checkpoints (restart re-runs at most this many
-            bars from the ledger).
+            bars from the ledger); a multiple of ``batch_bars``.
+        batch_bars: Bars whose events go in one transaction. 1 (the default, and what a live
+            run needs) commits every bar; a fast replay may commit every N bars, and a crash
+            then loses at most N-1 bars' events, which the replay simply produces again.
         who: Who the loop is, in the events it writes.
     """
 
@@ -130,12 +134,18 @@ class LoopConfig:
     session: str = "paper"
     quote: str = "USDT"
     checkpoint_every: int = 50
+    batch_bars: int = 1
     who: str = "trading loop"
 
     def __post_init__(self) -> None:
         Timeframe.parse(self.timeframe)
-        if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every: expected >= 1, got {self.checkpoint_every}")
+        if self.batch_bars < 1:
+            raise ValueError(f"batch_bars: expected >= 1, got {self.batch_bars}")
+        if self.checkpoint_every < 1 or self.checkpoint_every % self.batch_bars:
+            raise ValueError(
+                f"checkpoint_every: expected a multiple of batch_bars ({self.batch_bars}), "
+                f"got {self.checkpoint_every}"
+            )
         if not self.session or "|" in self.session:
             raise ValueError(
                 f"session: expected a non-empty name without '|', got {self.session!r}"
@@ -244,6 +254,8 @@ class TradingLoop:
         self._since_checkpoint = 0
         self._checkpoint_ok = True
         self._manual: list[tuple[Control, str | None]] = []
+        self._unwritten: list[LedgerEvent] = []
+        self._unwritten_bars = 0
         self.summary = LoopSummary(loop.session, "paper" if self.paper else "live",
                                    initial_cash=config.initial_cash)  # fmt: skip
 
@@ -268,6 +280,7 @@ class TradingLoop:
                 self.clock.set(bar["ts"] + self.tf.delta)
             self.step(bar, controls_through=int(body["controls_through"]), replayed=True)
             again += 1
+        self.flush()
         self.summary.resumed = again
         return again
 
@@ -447,8 +460,8 @@ class TradingLoop:
         events += self._bar_events(ts, at, bar, report, decision, reason, p)
         if self.paper is not None:
             events[len(events) - 1 : len(events) - 1] = self.paper.drain()  # before the balance
-        seqs = self.ledger.append(events)
-        commit_s = time.perf_counter() - t0
+        self._unwritten += events
+        self._unwritten_bars += 1
         self.last_ts = ts
         self.bars += 1
         s = self.summary
@@ -460,20 +473,30 @@ class TradingLoop:
         s.trades += sum(1 for f in report.fills if f.closes_position)
         s.equity = report.equity
         s.halted = g.halted
-        stored = [q for q in seqs if q is not None]
-        if stored:
-            s.ledger_seq = max(stored)
         if not replayed:
             s.ack_s.append(ack_s)
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= self.loop.checkpoint_every and s.ledger_seq:
-            self._save_checkpoint(s.ledger_seq)
-            self._since_checkpoint = 0
+        if self._unwritten_bars >= self.loop.batch_bars:
+            self.flush()
+        commit_s = time.perf_counter() - t0
         outcome = BarOutcome(ts, decision, len(report.requests), len(report.fills),
                              report.equity, report.position, ack_s, commit_s, replayed)  # fmt: skip
         if self._on_bar is not None:
             self._on_bar(outcome)
         return outcome
+
+    def flush(self) -> None:
+        """Append the events of the bars not written yet (one transaction); checkpoint if due."""
+        if not self._unwritten:
+            return
+        seqs = self.ledger.append(self._unwritten)
+        self._since_checkpoint += self._unwritten_bars
+        self._unwritten, self._unwritten_bars = [], 0
+        stored = [q for q in seqs if q is not None]
+        if stored:
+            self.summary.ledger_seq = max(stored)
+        if self._since_checkpoint >= self.loop.checkpoint_every and self.summary.ledger_seq:
+            self._save_checkpoint(self.summary.ledger_seq)
+            self._since_checkpoint = 0
 
     def _decision(self, report: BarReport, blocked: np.ndarray) -> tuple[str, str | None]:
         actions = [q.action for q in report.requests]
@@ -483,6 +506,8 @@ class TradingLoop:
             return "exit", None
         if self.gate.rule_entry == 0.0 and not self.gate.force_entry:
             return "none", None
+        if self.gate.warming:
+            return "skip", "warm-up: a bar from before the loop started trading"
         if self.gate.halted:
             return "skip", f"trading halted: {self.gate.halted}"
         grew = np.flatnonzero(
@@ -551,8 +576,17 @@ class TradingLoop:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, bars: Iterable[Bar], limit: int | None = None) -> LoopSummary:
-        """Handle ``bars`` (a source's, after the last bar handled) until ``limit`` new bars."""
+    def run(
+        self,
+        bars: Iterable[Bar],
+        limit: int | None = None,
+        trade_after: pd.Timestamp | None = None,
+    ) -> LoopSummary:
+        """Handle ``bars`` (a source's, after the last bar handled) until ``limit`` new bars.
+
+        Bars that closed before ``trade_after`` only warm the features up: no entries (a
+        live start reads the history its features need first).
+        """
         n = 0
         for bar in bars:
             if limit is not None and n >= limit:
@@ -560,8 +594,11 @@ class TradingLoop:
             ts = pd.Timestamp(bar["ts"])
             if self.last_ts is not None and ts <= self.last_ts:
                 continue
+            self.gate.warming = trade_after is not None and ts + self.tf.delta < trade_after
             self.step(bar)
+            self.gate.warming = False
             n += 1
+        self.flush()
         if self._since_checkpoint and self.summary.ledger_seq:
             self._save_checkpoint(self.summary.ledger_seq)
             self._since_checkpoint = 0

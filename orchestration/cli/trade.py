@@ -1,0 +1,341 @@
+"""Trading commands: ``smartmarket trade`` runs the live loop; ``trade report`` its parity.
+
+``trade --mode paper --synthetic`` (or ``--replay FILE``) replays candles through the whole
+loop offline (``--speed N``: N times real time, 0 as fast as it can); ``--mode paper``
+without either trades on paper on the exchange's live candles; ``--mode live`` sends orders
+to the configured venue (``SMARTMARKET_EXCHANGE``, its credentials). The same command after a
+crash resumes where the ledger ends: nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from orchestration.cli.errors import user_errors
+from orchestration.cli.ui import console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from orchestration.settings import Settings
+    from serving.ledger.store import Ledger
+    from serving.runtime.loop import LoopSummary
+
+app = typer.Typer()
+trade_app = typer.Typer(
+    help="The trading loop: paper or live, replays, the parity report.",
+    invoke_without_command=True,
+)
+app.add_typer(trade_app, name="trade")
+
+MODES = ("paper", "live")
+
+
+def session_name(mode: str, source: str, symbol: str, timeframe: str) -> str:
+    """Return the default session of a run: mode, source, symbol and timeframe."""
+    raw = f"{mode}-{source}-{symbol}-{timeframe}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")
+
+
+def trading_dir(settings: Settings, session: str) -> Path:
+    """Return the folder of a session's checkpoint and reports."""
+    return settings.home_dir / "trading" / session
+
+
+def open_trading_ledger(settings: Settings) -> Ledger:
+    """Open the ledger the settings name (SQLite under the home unless a DSN is set)."""
+    from serving.ledger import LedgerConfig, open_ledger
+
+    dsn = getattr(settings, "ledger_dsn", None)
+    if dsn is not None and hasattr(dsn, "get_secret_value"):
+        dsn = dsn.get_secret_value()
+    return open_ledger(LedgerConfig.build(settings.home_dir, dsn or None))
+
+
+def live_credentials(settings: Settings) -> tuple[str, str]:
+    """Return the venue's API key and secret, or refuse naming the missing settings."""
+    missing = [
+        f"SMARTMARKET_{name.upper()}"
+        for name in ("exchange_api_key", "exchange_secret")
+        if getattr(settings, name, None) is None or not getattr(settings, name).get_secret_value()
+    ]
+    if missing:
+        raise ValueError(
+            f"live trading on {settings.exchange} needs {' and '.join(missing)} "
+            "(the venue's credentials); nothing was sent"
+        )
+    key, secret = settings.exchange_api_key, settings.exchange_secret
+    assert key is not None
+    assert secret is not None
+    return key.get_secret_value(), secret.get_secret_value()
+
+
+def _load_sizer(ref: str, home: Path | None, symbol: str, timeframe: str) -> Any:
+    """Return the online scorer of a registered model (champion, a version or a folder)."""
+    try:
+        from training.online import OnlineScorer
+    except ImportError:
+        raise ValueError(
+            "--model: the online scorer (training.online) is not installed in this version"
+        ) from None
+    from orchestration.cli.backtest import _bundle
+
+    return OnlineScorer.load(_bundle(ref, home))  # pragma: no cover - wired when merged
+
+
+def _candles(
+    settings: Settings, replay: Path | None, symbol: str, timeframe: str, days: int
+) -> pd.DataFrame:
+    from serving.backtest.data import load_candles
+    from serving.backtest.main import synthetic_candles
+
+    if replay is not None:
+        return load_candles(replay, symbol, timeframe).candles
+    return synthetic_candles(symbol, timeframe, settings.start_date, days, settings.seed)
+
+
+def _show(summary: LoopSummary, paths: dict[str, Path]) -> None:
+    s = summary.to_dict()
+
+    def num(v: Any, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    console.print(
+        f"trade {s['mode']} [bold]{s['session']}[/]: {s['bars']:,} bars "
+        f"{s['first']} .. {s['last']}"
+        + (f" ({s['resumed_bars']} re-run from the ledger)" if s["resumed_bars"] else ""),
+        highlight=False,
+    )
+    console.print(
+        f"  orders {s['orders']}, fills {s['fills']}, closed trades {s['trades']}, "
+        f"equity {num(s['equity'], ',.2f')} (return {num(s['return'], '+.2%')}), "
+        f"close->ack p50 {num(s['ack_ms_p50'], '.2f')} ms, p99 {num(s['ack_ms_p99'], '.2f')} ms"
+        + (f"; HALTED: {s['halted']}" if s["halted"] else ""),
+        highlight=False,
+    )
+    for name, path in paths.items():
+        console.print(f"  {name}: {path}", highlight=False)
+
+
+def run_paper_replay(
+    settings: Settings,
+    *,
+    replay: Path | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    days: int = 7,
+    speed: float = 0.0,
+    bars: int | None = None,
+    session: str | None = None,
+    config: Path | None = None,
+    sizer: Any = None,
+    report: bool = True,
+) -> tuple[LoopSummary, dict[str, Path]]:
+    """Replay candles (a file, or the synthetic market) through the paper loop.
+
+    Returns the summary and the files written (``summary.json``, ``parity.csv``).
+    """
+    from serving.backtest.config_file import load_config
+    from serving.runtime.clock import SimClock
+    from serving.runtime.loop import LoopConfig, TradingLoop
+    from serving.runtime.sources import ReplaySource
+
+    symbol = symbol or settings.symbols[0]
+    timeframe = timeframe or settings.trading_timeframe
+    cfg = load_config(config)
+    source = "replay-" + replay.stem if replay is not None else f"synthetic{settings.seed}"
+    session = session or session_name("paper", source, symbol, timeframe)
+    candles = _candles(settings, replay, symbol, timeframe, days)
+    folder = trading_dir(settings, session)
+    batch = 50 if speed == 0 else 1  # as fast as it can: one transaction per 50 bars
+    ledger = open_trading_ledger(settings)
+    try:
+        clock = SimClock()
+        loop = TradingLoop(
+            cfg, LoopConfig(symbol, timeframe, session=session, batch_bars=batch,
+                            checkpoint_every=50),
+            ledger, clock, sizer=sizer, checkpoint=folder / "checkpoint.pkl",
+        )  # fmt: skip
+        loop.start()
+        summary = loop.run(ReplaySource(candles, timeframe, clock, speed).bars(loop.last_ts), bars)
+        paths = _write_outputs(loop, ledger, folder, cfg, report)
+    finally:
+        ledger.close()
+    return summary, paths
+
+
+def _write_outputs(
+    loop: Any, ledger: Ledger, folder: Path, cfg: Any, report: bool
+) -> dict[str, Path]:
+    import pandas as pd
+
+    from features.candles.schema import CandleDataError
+    from serving.runtime.parity import parity_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"summary": folder / "summary.json"}
+    paths["summary"].write_text(json.dumps(loop.summary.to_dict(), indent=2))
+    if report:
+        trades = loop.runner.result().trades
+        funding = pd.Series(trades["funding"].to_numpy(), index=trades["decided_at"])
+        try:
+            table = parity_report(
+                ledger, loop.loop.session, loop.loop.symbol, loop.loop.timeframe, cfg,
+                session_funding=funding,
+            )  # fmt: skip
+        except CandleDataError as exc:  # too few bars for the backtest's warm-up
+            console.print(f"  parity report skipped: {exc}", highlight=False)
+        else:
+            paths["parity"] = folder / "parity.csv"
+            table.to_csv(paths["parity"], index=False)
+    return paths
+
+
+@trade_app.callback()
+@user_errors
+def trade(
+    ctx: typer.Context,
+    mode: str = typer.Option("paper", help="paper (simulated fills) or live (the venue)."),
+    replay: Path = typer.Option(None, help="Replay a candle file (CSV/Parquet) on paper."),
+    synthetic: bool = typer.Option(False, help="Replay the synthetic market on paper."),
+    speed: float = typer.Option(0.0, help="Replay at N times real time (0: as fast as it can)."),
+    bars: int = typer.Option(None, help="Stop after this many new bars."),
+    days: int = typer.Option(7, help="Days of synthetic candles (--synthetic)."),
+    symbol: str = typer.Option(None, help="Symbol (default: the first of SMARTMARKET_SYMBOLS)."),
+    timeframe: str = typer.Option(None, help="Timeframe (default SMARTMARKET_TRADING_TIMEFRAME)."),
+    model: str = typer.Option(
+        None, help="Size entries with a model: champion, a version number or a bundle folder."
+    ),
+    config: Path = typer.Option(None, help="Engine config file (YAML or JSON)."),
+    session: str = typer.Option(None, help="Session name (default: mode, source, symbol)."),
+    home: Path = typer.Option(None, help="App home (default ./.smartmarket)."),
+) -> None:
+    """Run the trading loop: candles -> engine -> broker -> ledger (resumes after a crash)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"home": home, "session": session, "symbol": symbol, "timeframe": timeframe,
+                   "config": config, "mode": mode}  # fmt: skip
+        return
+    from orchestration.cli.context import load_settings
+
+    if mode not in MODES:
+        raise ValueError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
+    if replay is not None and synthetic:
+        raise ValueError("--replay and --synthetic: choose one source")
+    if bars is not None and bars < 1:
+        raise ValueError(f"--bars: expected at least 1, got {bars}")
+    if not speed >= 0.0:
+        raise ValueError(f"--speed: expected 0 or more, got {speed}")
+    if replay is not None and not replay.is_file():
+        raise FileNotFoundError(f"--replay: no candle file at {replay}")
+    settings = load_settings(home=home)
+    if mode == "live":
+        if replay is not None or synthetic:
+            raise ValueError("--mode live trades the venue's live candles; replays are paper only")
+        live_credentials(settings)
+    sym = symbol or settings.symbols[0]
+    tf = timeframe or settings.trading_timeframe
+    sizer = _load_sizer(model, home, sym, tf) if model is not None else None
+    if replay is not None or synthetic:
+        summary, paths = run_paper_replay(
+            settings, replay=replay, symbol=sym, timeframe=tf, days=days, speed=speed,
+            bars=bars, session=session, config=config, sizer=sizer,
+        )  # fmt: skip
+        _show(summary, paths)
+        return
+    summary, paths = _run_polling(settings, mode, sym, tf, bars, session, config, sizer)
+    _show(summary, paths)
+
+
+def _run_polling(
+    settings: Settings,
+    mode: str,
+    symbol: str,
+    timeframe: str,
+    bars: int | None,
+    session: str | None,
+    config: Path | None,
+    sizer: Any,
+) -> tuple[LoopSummary, dict[str, Path]]:
+    """Trade the venue's live candles, on paper or live (network: not run by the tests)."""
+    import pandas as pd
+
+    from features.candles.schema import Timeframe
+    from features.candles.sources.ccxt_source import CcxtSource
+    from serving.backtest.config_file import load_config
+    from serving.brokers.ccxt import CcxtBroker, CcxtBrokerConfig, make_exchange
+    from serving.engine.features import FeatureSpec
+    from serving.runtime.clock import WallClock
+    from serving.runtime.loop import LoopConfig, TradingLoop
+    from serving.runtime.sources import PollingSource
+    from serving.signals import SMCConfluence
+
+    cfg = load_config(config)
+    tf = Timeframe.parse(timeframe)
+    session = session or session_name(mode, settings.exchange, symbol, timeframe)
+    clock = WallClock()
+    ledger = open_trading_ledger(settings)
+    broker = None
+    if mode == "live":
+        key, secret = live_credentials(settings)
+        exchange = make_exchange(settings.exchange, key, secret)
+        broker = CcxtBroker(exchange, ledger, clock, CcxtBrokerConfig(symbol))
+        broker.start()
+        data = CcxtSource(exchange)
+    else:
+        data = CcxtSource.from_id(settings.exchange)
+    warm = FeatureSpec.build(tf, SMCConfluence(cfg.strategy).inputs()).warmup_bars
+    start = clock.now().floor(f"{tf.seconds}s") - (warm + 1) * tf.delta
+    folder = trading_dir(settings, session)
+    loop = TradingLoop(
+        cfg, LoopConfig(symbol, timeframe, session=session, checkpoint_every=1), ledger, clock,
+        broker=broker, sizer=sizer, checkpoint=folder / "checkpoint.pkl",
+    )  # fmt: skip
+    loop.start()
+    source = PollingSource(data, symbol, tf, clock, start)
+    try:
+        loop.run(source.bars(loop.last_ts), bars, trade_after=pd.Timestamp(clock.now()))
+    finally:
+        paths = _write_outputs(loop, ledger, folder, cfg, report=False)
+        ledger.close()
+    return loop.summary, paths
+
+
+@trade_app.command("report")
+@user_errors
+def report(ctx: typer.Context) -> None:
+    """Write the parity report of a session: each trade beside the backtest of its bars."""
+    from orchestration.cli.context import load_settings
+    from serving.backtest.config_file import load_config
+    from serving.runtime.parity import parity_report
+
+    opts = ctx.obj or {}
+    settings = load_settings(home=opts.get("home"))
+    if not opts.get("session"):
+        raise ValueError("--session: name the session (smartmarket trade --session NAME report)")
+    symbol = opts.get("symbol") or settings.symbols[0]
+    timeframe = opts.get("timeframe") or settings.trading_timeframe
+    ledger = open_trading_ledger(settings)
+    try:
+        table = parity_report(ledger, opts["session"], symbol, timeframe,
+                              load_config(opts.get("config")))  # fmt: skip
+    finally:
+        ledger.close()
+    folder = trading_dir(settings, opts["session"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "parity.csv"
+    table.to_csv(path, index=False)
+    both = table[table["in_backtest"] & table["in_session"]]
+    console.print(
+        f"{len(table)} trades: {len(both)} in both, "
+        f"{int((table['in_backtest'] & ~table['in_session']).sum())} only in the backtest, "
+        f"{int((~table['in_backtest'] & table['in_session']).sum())} only in the session; "
+        f"mean entry slippage {both['session_slippage_bps'].mean():.2f} bps "
+        f"(backtest {both['backtest_slippage_bps'].mean():.2f} bps)",
+        highlight=False,
+    )
+    console.print(f"parity report: {path}", highlight=False)
