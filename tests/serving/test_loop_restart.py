@@ -88,7 +88,7 @@ def test_a_loop_stopped_anywhere_resumes_to_the_uninterrupted_ledger(
     loop.run(ReplaySource(market, "5m", clock).bars(loop.last_ts))
     # Assert
     assert rows(ledger) == uninterrupted
-    assert any(r > 0 for r in resumed[1:] + [loop.summary.resumed])
+    assert any(r > 0 for r in [*resumed[1:], loop.summary.resumed])
 
 
 def _count(db: Path) -> int:
@@ -121,7 +121,7 @@ def test_kill_9_mid_replay_then_the_same_command_ends_with_the_uninterrupted_led
     again = subprocess.run([*cmd, "--home", str(broken)], env=env, capture_output=True, text=True)
     # Assert
     assert proc.returncode == -signal.SIGKILL
-    assert 0 < killed_at
+    assert killed_at > 0
     assert again.returncode == 0, again.stderr
     a = open_ledger(LedgerConfig.build(whole))
     b = open_ledger(LedgerConfig.build(broken))
