@@ -124,19 +124,18 @@ def _show(summary: LoopSummary, paths: dict[str, Path]) -> None:
 
 def run_paper_replay(
     settings: Settings,
+    candles: pd.DataFrame,
+    symbol: str,
+    timeframe: str,
+    session: str,
     *,
-    replay: Path | None = None,
-    symbol: str | None = None,
-    timeframe: str | None = None,
-    days: int = 7,
     speed: float = 0.0,
     bars: int | None = None,
-    session: str | None = None,
     config: Path | None = None,
     sizer: Any = None,
     report: bool = True,
 ) -> tuple[LoopSummary, dict[str, Path]]:
-    """Replay candles (a file, or the synthetic market) through the paper loop.
+    """Replay ``candles`` through the paper loop as session ``session`` (resuming it).
 
     Returns the summary and the files written (``summary.json``, ``parity.csv``).
     """
@@ -145,12 +144,7 @@ def run_paper_replay(
     from serving.runtime.loop import LoopConfig, TradingLoop
     from serving.runtime.sources import ReplaySource
 
-    symbol = symbol or settings.symbols[0]
-    timeframe = timeframe or settings.trading_timeframe
     cfg = load_config(config)
-    source = "replay-" + replay.stem if replay is not None else f"synthetic{settings.seed}"
-    session = session or session_name("paper", source, symbol, timeframe)
-    candles = _candles(settings, replay, symbol, timeframe, days)
     folder = trading_dir(settings, session)
     batch = 50 if speed == 0 else 1  # as fast as it can: one transaction per 50 bars
     ledger = open_trading_ledger(settings)
@@ -241,9 +235,11 @@ def trade(
     tf = timeframe or settings.trading_timeframe
     sizer = _load_sizer(model, home, sym, tf) if model is not None else None
     if replay is not None or synthetic:
+        source = "replay-" + replay.stem if replay is not None else f"synthetic{settings.seed}"
         summary, paths = run_paper_replay(
-            settings, replay=replay, symbol=sym, timeframe=tf, days=days, speed=speed,
-            bars=bars, session=session, config=config, sizer=sizer,
+            settings, _candles(settings, replay, sym, tf, days), sym, tf,
+            session or session_name("paper", source, sym, tf), speed=speed, bars=bars,
+            config=config, sizer=sizer,
         )  # fmt: skip
         _show(summary, paths)
         return
@@ -339,3 +335,37 @@ def report(ctx: typer.Context) -> None:
         highlight=False,
     )
     console.print(f"parity report: {path}", highlight=False)
+
+
+DEMO_BARS = 300
+"""Bars the demo replay of ``smartmarket run`` trades, after the strategy's warm-up."""
+
+
+def demo_replay(settings: Settings) -> tuple[LoopSummary, dict[str, Path]]:
+    """Replay the newest stored candles of the first symbol on paper (``make run``'s end).
+
+    The strategy's warm-up plus :data:`DEMO_BARS` bars of the trading timeframe, read from
+    the candle store the main job filled; the session is named after the window, so running
+    it again resumes it (nothing is doubled).
+    """
+    from features.candles.schema import Timeframe
+    from orchestration.resources import build_resources
+    from serving.backtest.config_file import load_config
+    from serving.engine.features import FeatureSpec
+    from serving.signals import SMCConfluence
+
+    symbol, tf = settings.symbols[0], settings.trading_timeframe
+    store = build_resources(settings)["candle_store"].store()
+    warm = FeatureSpec.build(tf, SMCConfluence(load_config(None).strategy).inputs()).warmup_bars
+    candles = store.read(symbol, Timeframe.parse(tf)).iloc[-(warm + DEMO_BARS) :]
+    if candles.empty:
+        raise ValueError(f"no stored {tf} candles of {symbol} to replay")
+    window = f"demo{candles.index[0]:%Y%m%d%H%M}-{candles.index[-1]:%Y%m%d%H%M}"
+    return run_paper_replay(
+        settings, candles, symbol, tf, session_name("paper", window, symbol, tf)
+    )
+
+
+def show_replay(summary: LoopSummary, paths: dict[str, Path]) -> None:
+    """Print a replay's summary and the files it wrote."""
+    _show(summary, paths)
