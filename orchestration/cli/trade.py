@@ -152,7 +152,7 @@ def run_paper_replay(
         clock = SimClock()
         loop = TradingLoop(
             cfg, LoopConfig(symbol, timeframe, session=session, batch_bars=batch,
-                            checkpoint_every=50),
+                            checkpoint_every=50, control_poll_s=0.0 if speed == 0 else 0.5),
             ledger, clock, sizer=sizer, checkpoint=folder / "checkpoint.pkl",
         )  # fmt: skip
         loop.start()
@@ -288,7 +288,8 @@ def _run_polling(
     start = clock.now().floor(f"{tf.seconds}s") - (warm + 1) * tf.delta
     folder = trading_dir(settings, session)
     loop = TradingLoop(
-        cfg, LoopConfig(symbol, timeframe, session=session, checkpoint_every=1), ledger, clock,
+        cfg, LoopConfig(symbol, timeframe, session=session, checkpoint_every=1,
+                        control_poll_s=0.5), ledger, clock,
         broker=broker, sizer=sizer, checkpoint=folder / "checkpoint.pkl",
     )  # fmt: skip
     loop.start()

@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -126,6 +127,10 @@ class LoopConfig:
         batch_bars: Bars whose events go in one transaction. 1 (the default, and what a live
             run needs) commits every bar; a fast replay may commit every N bars, and a crash
             then loses at most N-1 bars' events, which the replay simply produces again.
+        control_poll_s: 0: read the commands from the ledger at each bar's close (one query
+            on the way to the order); > 0: a background thread reads them every that many
+            seconds and the bar takes what it found (no query between a close and its order;
+            a command reaches the bar that closes at least this long after it).
         who: Who the loop is, in the events it writes.
     """
 
@@ -135,6 +140,7 @@ class LoopConfig:
     quote: str = "USDT"
     checkpoint_every: int = 50
     batch_bars: int = 1
+    control_poll_s: float = 0.0
     who: str = "trading loop"
 
     def __post_init__(self) -> None:
@@ -207,6 +213,48 @@ def _jsonable(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+class ControlFeed:
+    """Reads the ledger's commands in a background thread; the loop takes them per bar."""
+
+    def __init__(self, ledger: Ledger, since: int, interval_s: float) -> None:
+        """Start polling commands after sequence number ``since`` every ``interval_s``."""
+        self._ledger = ledger
+        self._since = since
+        self._interval = interval_s
+        self._found: list[Control] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poll()
+        self._thread = threading.Thread(target=self._run, name="control-feed", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        try:
+            new = pending(self._ledger, self._since)
+        except Exception as exc:  # the ledger is down: try again at the next tick
+            log.warning("reading commands: %s", type(exc).__name__)
+            return
+        if new:
+            with self._lock:
+                self._found += new
+                self._since = new[-1].seq
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._poll()
+
+    def take(self) -> list[Control]:
+        """Return the commands found since the last call, in order."""
+        with self._lock:
+            out, self._found = self._found, []
+        return out
+
+    def close(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        self._thread.join()
+
+
 class TradingLoop:
     """Closed candles through the engine to a broker, every step recorded in the ledger."""
 
@@ -255,6 +303,7 @@ class TradingLoop:
         self._checkpoint_ok = True
         self._manual: list[tuple[Control, str | None]] = []
         self._unwritten: list[LedgerEvent] = []
+        self._feed: ControlFeed | None = None
         self._unwritten_bars = 0
         self.summary = LoopSummary(loop.session, "paper" if self.paper else "live",
                                    initial_cash=config.initial_cash)  # fmt: skip
@@ -307,8 +356,8 @@ class TradingLoop:
         self.runner = runner
         assert isinstance(runner.strategy, Gate)
         self.gate = runner.strategy
-        if self.gate.size is not None or state.get("sizer") is not None:
-            self.sizer = state.get("sizer", self.sizer)
+        if state.get("sizer") is not None:  # the model's state at the checkpoint
+            self.sizer = state["sizer"]
         self.cursor = int(state["cursor"])
         self.last_ts = state["last_ts"]
         self.bars = int(state["bars"])
@@ -434,9 +483,12 @@ class TradingLoop:
         at = self.clock.now()
         g = self.gate
         g.force_entry, g.force_exit, self._manual = 0, set(), []
-        controls = pending(self.ledger, self.cursor)
-        if controls_through is not None:
-            controls = [c for c in controls if c.seq <= controls_through]
+        if controls_through is not None:  # a bar re-run: the commands it applied then
+            controls = [c for c in pending(self.ledger, self.cursor) if c.seq <= controls_through]
+        elif self._feed is not None:
+            controls = self._feed.take()
+        else:
+            controls = pending(self.ledger, self.cursor)
         events = self._controls(controls, at)
         if controls:
             self.cursor = controls[-1].seq
@@ -587,10 +639,25 @@ class TradingLoop:
         Bars that closed before ``trade_after`` only warm the features up: no entries (a
         live start reads the history its features need first).
         """
+        if self.loop.control_poll_s > 0:
+            self._feed = ControlFeed(self.ledger, self.cursor, self.loop.control_poll_s)
+        try:
+            self._run(bars, limit, trade_after)
+        finally:
+            if self._feed is not None:
+                self._feed.close()
+                self._feed = None
+        self.flush()
+        if self._since_checkpoint and self.summary.ledger_seq:
+            self._save_checkpoint(self.summary.ledger_seq)
+            self._since_checkpoint = 0
+        return self.summary
+
+    def _run(
+        self, bars: Iterable[Bar], limit: int | None, trade_after: pd.Timestamp | None
+    ) -> None:
         n = 0
-        for bar in bars:
-            if limit is not None and n >= limit:
-                break
+        for bar in [] if limit is not None and limit <= 0 else bars:
             ts = pd.Timestamp(bar["ts"])
             if self.last_ts is not None and ts <= self.last_ts:
                 continue
@@ -598,8 +665,5 @@ class TradingLoop:
             self.step(bar)
             self.gate.warming = False
             n += 1
-        self.flush()
-        if self._since_checkpoint and self.summary.ledger_seq:
-            self._save_checkpoint(self.summary.ledger_seq)
-            self._since_checkpoint = 0
-        return self.summary
+            if limit is not None and n >= limit:
+                break  # before asking the source for another bar: none is lost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from serving.engine.config import BacktestConfig
 from serving.engine.risk import RiskConfig
 from serving.ledger import Ledger, LedgerConfig, fold, open_ledger
 from serving.runtime.clock import SimClock
-from serving.runtime.loop import LoopConfig, TradingLoop
+from serving.runtime.loop import ControlFeed, LoopConfig, TradingLoop
 from serving.runtime.parity import parity_report
 from serving.runtime.sources import ReplaySource
 from tests.serving import scripted as S
@@ -272,3 +273,25 @@ def test_a_manual_entry_the_engine_refuses_is_recorded_with_the_engines_reason(
     refused = [e.body for e in ledger.events(kinds=("decision",)) if e.ref.startswith("control-")]
     assert refused[-1]["decision"] == "refused"
     assert refused[-1]["reason"] == "the engine refused it: max concurrent positions"
+
+
+def test_the_control_feed_hands_each_command_to_one_bar_in_order(tmp_path: Path) -> None:
+    # Arrange
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    at = pd.Timestamp("2024-01-01", tz="UTC")
+    first = request(ledger, "stop", "eve", at)
+    feed = ControlFeed(ledger, 0, 0.01)
+    # Act
+    got = feed.take()
+    second = request(ledger, "start", "eve", at)
+    later: list = []
+    for _ in range(200):
+        later += feed.take()
+        if later:
+            break
+        time.sleep(0.01)
+    feed.close()
+    # Assert
+    assert [c.seq for c in got] == [first]
+    assert [(c.seq, c.command) for c in later] == [(second, "start")]
+    assert feed.take() == []
