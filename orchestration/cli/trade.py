@@ -262,6 +262,7 @@ def _run_polling(
 
     from features.candles.schema import Timeframe
     from features.candles.sources.ccxt_source import CcxtSource
+    from orchestration.resources import build_resources
     from serving.backtest.config_file import load_config
     from serving.brokers.ccxt import CcxtBroker, CcxtBrokerConfig, make_exchange
     from serving.engine.features import FeatureSpec
@@ -291,6 +292,7 @@ def _run_polling(
         cfg, LoopConfig(symbol, timeframe, session=session, checkpoint_every=1,
                         control_poll_s=0.5), ledger, clock,
         broker=broker, sizer=sizer, checkpoint=folder / "checkpoint.pkl",
+        candle_store=build_resources(settings)["candle_store"].store(),
     )  # fmt: skip
     loop.start()
     source = PollingSource(data, symbol, tf, clock, start)

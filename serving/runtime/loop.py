@@ -426,12 +426,13 @@ class TradingLoop:
                     out.append(replace(resume_event(c.by, at), dedup=key))
             elif c.command == "kill":
                 flatten = bool(c.detail.get("flatten", False))
-                g.halted = f"kill switch by {c.by}" + (f": {reason}" if reason else "")
+                why = f"by {c.by}" + (f": {reason}" if reason else "")
+                g.halted = f"kill switch: {why}"  # the words CcxtBroker.kill records
                 opened, waiting = self._open_dirs()
                 g.force_exit |= opened | waiting if flatten else waiting - opened
                 if live and hasattr(self.broker, "kill"):
                     # the venue broker halts and cancels; the engine closes the positions
-                    self.broker.kill(g.halted, flatten=False)
+                    self.broker.kill(why, flatten=False)
                 else:
                     out.append(replace(halt_event(g.halted, at), dedup=key))
             elif c.command == "order":

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.candles.schema import Timeframe
+from features.candles.store import ParquetCandleStore
 from serving.backtest.fast import prepare, run_fast
 from serving.backtest.main import synthetic_candles, with_sizes
 from serving.control import request
@@ -223,7 +225,7 @@ def test_kill_with_flatten_closes_the_position_and_halts(tmp_path: Path) -> None
     assert held > 0.0
     assert loop.runner.engine.position == 0.0
     assert view.positions["BTC/USDT"].qty == 0.0
-    assert view.halted == "kill switch by ops"
+    assert view.halted == "kill switch: by ops"
     assert not [o for o in view.open_orders()]
     assert [o.intent.leg for o in view.orders.values() if o.state == "filled"] == [
         "entry", "close",
@@ -295,3 +297,22 @@ def test_the_control_feed_hands_each_command_to_one_bar_in_order(tmp_path: Path)
     assert [c.seq for c in got] == [first]
     assert [(c.seq, c.command) for c in later] == [(second, "start")]
     assert feed.take() == []
+
+
+def test_live_candles_are_appended_to_the_candle_store_as_they_are_handled(
+    tmp_path: Path,
+) -> None:
+    # Arrange
+    store = ParquetCandleStore(tmp_path / "candles")
+    bars = S.candles_from([S.FLAT_BAR] * 6)
+    clock = SimClock()
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    loop = TradingLoop(S.config(), LoopConfig("BTC/USDT", "5m"), ledger, clock,
+                       strategy=Scripted(S.intents(6)), candle_store=store)  # fmt: skip
+    loop.start()
+    # Act
+    loop.run(ReplaySource(bars, "5m", clock).bars(), limit=4)
+    # Assert
+    stored = store.read("BTC/USDT", Timeframe.parse("5m"))
+    assert stored.index.tolist() == bars.index[:4].tolist()
+    assert stored["close"].tolist() == [100.0] * 4

@@ -108,7 +108,7 @@ def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
     assert venue.position == 0
     assert loop.runner.engine.position == 0.0
     view = fold(ledger.events())
-    assert view.halted == "kill switch: kill switch by ops: drill"
+    assert view.halted == "kill switch: by ops: drill"
     assert not view.open_orders()
     assert sorted(o.intent.leg for o in view.orders.values() if o.state == "filled") == [
         "close", "entry",
