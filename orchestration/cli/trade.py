@@ -75,17 +75,33 @@ def live_credentials(settings: Settings) -> tuple[str, str]:
     return key.get_secret_value(), secret.get_secret_value()
 
 
-def _load_sizer(ref: str, home: Path | None, symbol: str, timeframe: str) -> Any:
-    """Return the online scorer of a registered model (champion, a version or a folder)."""
-    try:
-        from training.online import OnlineScorer
-    except ImportError:
-        raise ValueError(
-            "--model: the online scorer (training.online) is not installed in this version"
-        ) from None
-    from orchestration.cli.backtest import _bundle
+def load_model(ref: str, settings: Settings, timeframe: str) -> tuple[Any, dict[str, Any]]:
+    """Return the online scorer of a model and its risk setup (``meta.setup``).
 
-    return OnlineScorer.load(_bundle(ref, home))  # pragma: no cover - wired when merged
+    ``ref`` is ``champion`` (or another alias), a registry version number or a bundle folder;
+    the scorer's version in the ledger is the registry's version number (the folder's name
+    for a folder). The setup replaces the engine's risk settings, as in ``backtest --model``.
+    """
+    import logging
+
+    from features.candles.schema import Timeframe
+    from orchestration.assets.training import registry_config
+    from training.online import OnlineModel
+    from training.registry import bundle_path, version_by_alias
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines are not ours
+    if Path(ref).is_dir():
+        folder, version = Path(ref), Path(ref).name
+    else:
+        config = registry_config(settings)
+        folder = bundle_path(config, ref)
+        found = None if ref.isdigit() else version_by_alias(config, ref)
+        version = str(found.version) if found is not None else ref
+    model = OnlineModel.from_path(folder, version=version)
+    tf = Timeframe.parse(timeframe).label
+    if model.timeframe != tf:
+        raise ValueError(f"--model: trained on {model.timeframe} candles, not {tf}")
+    return model.scorer(settings.timeframes), dict(model.bundle.meta.setup)
 
 
 def _candles(
@@ -133,18 +149,19 @@ def run_paper_replay(
     bars: int | None = None,
     config: Path | None = None,
     sizer: Any = None,
+    setup: dict[str, Any] | None = None,
     report: bool = True,
 ) -> tuple[LoopSummary, dict[str, Path]]:
     """Replay ``candles`` through the paper loop as session ``session`` (resuming it).
 
-    Returns the summary and the files written (``summary.json``, ``parity.csv``).
+    ``sizer`` and ``setup`` are a model's (:func:`load_model`). Returns the summary and the
+    files written (``summary.json``, ``parity.csv``).
     """
-    from serving.backtest.config_file import load_config
     from serving.runtime.clock import SimClock
     from serving.runtime.loop import LoopConfig, TradingLoop
     from serving.runtime.sources import ReplaySource
 
-    cfg = load_config(config)
+    cfg = engine_config(config, setup)
     folder = trading_dir(settings, session)
     batch = 50 if speed == 0 else 1  # as fast as it can: one transaction per 50 bars
     ledger = open_trading_ledger(settings)
@@ -233,18 +250,30 @@ def trade(
         live_credentials(settings)
     sym = symbol or settings.symbols[0]
     tf = timeframe or settings.trading_timeframe
-    sizer = _load_sizer(model, home, sym, tf) if model is not None else None
+    sizer, setup = load_model(model, settings, tf) if model is not None else (None, {})
     if replay is not None or synthetic:
         source = "replay-" + replay.stem if replay is not None else f"synthetic{settings.seed}"
         summary, paths = run_paper_replay(
             settings, _candles(settings, replay, sym, tf, days), sym, tf,
             session or session_name("paper", source, sym, tf), speed=speed, bars=bars,
-            config=config, sizer=sizer,
+            config=config, sizer=sizer, setup=setup,
         )  # fmt: skip
         _show(summary, paths)
         return
-    summary, paths = _run_polling(settings, mode, sym, tf, bars, session, config, sizer)
+    summary, paths = _run_polling(settings, mode, sym, tf, bars, session, config, sizer, setup)
     _show(summary, paths)
+
+
+def engine_config(config: Path | None, setup: dict[str, Any] | None = None) -> Any:
+    """Return the engine's config from a file (or the defaults) with a model's risk setup."""
+    import dataclasses
+
+    from serving.backtest.config_file import load_config
+
+    cfg = load_config(config)
+    if setup:
+        cfg = dataclasses.replace(cfg, risk=dataclasses.replace(cfg.risk, **setup))
+    return cfg
 
 
 def _run_polling(
@@ -256,6 +285,7 @@ def _run_polling(
     session: str | None,
     config: Path | None,
     sizer: Any,
+    setup: dict[str, Any],
 ) -> tuple[LoopSummary, dict[str, Path]]:
     """Trade the venue's live candles, on paper or live (network: not run by the tests)."""
     import pandas as pd
@@ -263,7 +293,6 @@ def _run_polling(
     from features.candles.schema import Timeframe
     from features.candles.sources.ccxt_source import CcxtSource
     from orchestration.resources import build_resources
-    from serving.backtest.config_file import load_config
     from serving.brokers.ccxt import CcxtBroker, CcxtBrokerConfig, make_exchange
     from serving.engine.features import FeatureSpec
     from serving.runtime.clock import WallClock
@@ -271,7 +300,7 @@ def _run_polling(
     from serving.runtime.sources import PollingSource
     from serving.signals import SMCConfluence
 
-    cfg = load_config(config)
+    cfg = engine_config(config, setup)
     tf = Timeframe.parse(timeframe)
     session = session or session_name(mode, settings.exchange, symbol, timeframe)
     clock = WallClock()

@@ -270,11 +270,13 @@ class TradingLoop:
         candle_store: Any = None,
         checkpoint: str | Path | None = None,
         on_bar: Callable[[BarOutcome], None] | None = None,
+        health: Callable[[], Any] | None = None,
     ) -> None:
         """Build the loop; ``broker`` None trades on paper (``LedgerPaperBroker``).
 
         ``checkpoint`` is the file of the loop's state (None: rebuild from the ledger at
-        every start). Nothing runs until :meth:`start`.
+        every start); ``health`` the model-health flag's provider (``LiveRunner``'s).
+        Nothing runs until :meth:`start`.
         """
         self.config = config
         self.loop = loop
@@ -293,9 +295,11 @@ class TradingLoop:
             broker = self.paper
         self.broker = broker
         self.gate = Gate(strategy or SMCConfluence(config.strategy))
+        self._health = health
         self.runner = LiveRunner(
-            config, self.tf, broker, clock, strategy=self.gate, symbol=loop.symbol
+            config, self.tf, broker, clock, strategy=self.gate, symbol=loop.symbol, health=health
         )
+        self._hard_halted = False
         self.cursor = 0  # the last control command handled
         self.last_ts: pd.Timestamp | None = None
         self.bars = 0
@@ -314,8 +318,14 @@ class TradingLoop:
         return ":".join((self.loop.session, *map(str, parts)))
 
     def start(self) -> int:
-        """Restore the state the ledger and the checkpoint hold; return the bars re-run."""
+        """Restore the state the ledger and the checkpoint hold; return the bars re-run.
+
+        The sizer is not in the checkpoint (a model does not pickle cheaply): it is fed the
+        bars the checkpoint reflects first (its ``warm`` when it has one), then the re-run.
+        """
         since = self._load_checkpoint()
+        if since and self.sizer is not None:
+            self._warm_sizer(since)
         again = 0
         for e in self.ledger.events(since, kinds=("decision",)):
             body = e.body
@@ -333,6 +343,26 @@ class TradingLoop:
         self.summary.resumed = again
         return again
 
+    def _warm_sizer(self, upto: int) -> None:
+        """Feed the sizer the session's bars recorded up to sequence number ``upto``."""
+        assert self.sizer is not None
+        ts, values = [], []
+        for e in self.ledger.events(0, kinds=("decision",)):
+            if e.seq is not None and e.seq > upto:
+                break
+            b = e.body
+            if b.get("session") == self.loop.session and "bar" in b:
+                ts.append(int(b["bar"]["ts"]))
+                values.append([float(b["bar"][c]) for c in OHLCV])
+        if not ts:
+            return
+        warm = getattr(self.sizer, "warm", None)
+        if callable(warm):
+            warm(np.asarray(ts, dtype=np.int64), np.asarray(values, dtype=np.float64))
+            return
+        for t, v in zip(ts, values, strict=True):
+            self.sizer.update(t, np.asarray(v))
+
     def _load_checkpoint(self) -> int:
         if self.checkpoint is None or not self.checkpoint.is_file():
             return 0
@@ -346,7 +376,7 @@ class TradingLoop:
             log.warning("checkpoint %s is not this session's; rebuilding", self.checkpoint)
             return 0
         runner: LiveRunner = state["runner"]
-        runner.broker, runner.clock = self.broker, self.clock
+        runner.broker, runner.clock, runner.health = self.broker, self.clock, self._health
         if self.paper is not None and state["paper"] is not None:
             paper: LedgerPaperBroker = state["paper"]
             paper.clock = self.clock
@@ -356,8 +386,7 @@ class TradingLoop:
         self.runner = runner
         assert isinstance(runner.strategy, Gate)
         self.gate = runner.strategy
-        if state.get("sizer") is not None:  # the model's state at the checkpoint
-            self.sizer = state["sizer"]
+        self._hard_halted = bool(state.get("hard_halted", False))
         self.cursor = int(state["cursor"])
         self.last_ts = state["last_ts"]
         self.bars = int(state["bars"])
@@ -369,21 +398,21 @@ class TradingLoop:
         if self.checkpoint is None or not self._checkpoint_ok:
             return
         r = self.runner
-        broker, clock = r.broker, r.clock
-        r.broker, r.clock = None, None  # type: ignore[assignment]
+        broker, clock, health = r.broker, r.clock, r.health
+        r.broker, r.clock, r.health = None, None, None  # type: ignore[assignment]
         try:
             data = pickle.dumps({
                 "version": _CHECKPOINT_VERSION, "session": self.loop.session, "seq": seq,
-                "runner": r, "paper": self.paper, "sizer": self.sizer, "cursor": self.cursor,
-                "last_ts": self.last_ts, "bars": self.bars,
+                "runner": r, "paper": self.paper, "cursor": self.cursor,
+                "last_ts": self.last_ts, "bars": self.bars, "hard_halted": self._hard_halted,
                 "summary": replace(self.summary, ack_s=[]),
             }, protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
-        except Exception as exc:  # e.g. a sizer holding a framework model
+        except Exception as exc:  # e.g. a strategy holding something that does not pickle
             self._checkpoint_ok = False
             log.warning("no checkpoints (%s): a restart rebuilds from the ledger", exc)
             return
         finally:
-            r.broker, r.clock = broker, clock
+            r.broker, r.clock, r.health = broker, clock, health
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
@@ -401,11 +430,10 @@ class TradingLoop:
         waiting = {int(r[L.T_DIR]) for r in t if r[L.T_STATE] == L.STATE_PENDING}
         return opened, waiting
 
-    def rearm(self) -> None:
-        """Re-arm the engine after a halt (the hook of the engine's account hard stop)."""
-        rearm = getattr(self.runner.engine, "rearm", None)
-        if callable(rearm):
-            rearm()
+    def rearm(self) -> str:
+        """Re-arm the engine's account hard stop (a person's ``start``); say what changed."""
+        self._hard_halted = False
+        return self.runner.rearm()
 
     def _controls(self, controls: Iterable[Control], at: pd.Timestamp) -> list[LedgerEvent]:
         out: list[LedgerEvent] = []
@@ -419,11 +447,13 @@ class TradingLoop:
                 out.append(replace(halt_event(g.halted, at), dedup=key))
             elif c.command == "start":
                 g.halted = None
-                self.rearm()
+                armed = self.rearm()
                 if live and hasattr(self.broker, "resume"):
                     self.broker.resume(c.by)  # a venue broker records its own resume
+                    log.info("%s (start by %s)", armed, c.by)
                 else:
-                    out.append(replace(resume_event(c.by, at), dedup=key))
+                    e = resume_event(c.by, at)
+                    out.append(replace(e, body={**e.body, "hard_stop": armed}, dedup=key))
             elif c.command == "kill":
                 flatten = bool(c.detail.get("flatten", False))
                 why = f"by {c.by}" + (f": {reason}" if reason else "")
@@ -510,6 +540,11 @@ class TradingLoop:
             if problem is None and c.detail.get("action") == "enter" and decision != "enter":
                 why = f"the engine refused it: {reason}"
                 events.append(self._order_event(c, at, "refused", why, "order-engine"))
+        if self.runner.engine.halted and not self._hard_halted:
+            self._hard_halted = True
+            said = [m for m in report.events if m.startswith("account hard stop")]
+            why = said[0] if said else "account hard stop"
+            events.append(replace(halt_event(why, at), dedup=self._key("hard-stop", ts.value)))
         events += self._bar_events(ts, at, bar, report, decision, reason, p)
         if self.paper is not None:
             events[len(events) - 1 : len(events) - 1] = self.paper.drain()  # before the balance
@@ -525,7 +560,7 @@ class TradingLoop:
         s.fills += len(report.fills)
         s.trades += sum(1 for f in report.fills if f.closes_position)
         s.equity = report.equity
-        s.halted = g.halted
+        s.halted = g.halted or ("account hard stop" if self._hard_halted else None)
         if not replayed:
             s.ack_s.append(ack_s)
         if self._unwritten_bars >= self.loop.batch_bars:

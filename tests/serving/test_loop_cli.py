@@ -29,7 +29,8 @@ runner = CliRunner()
         (["--synthetic", "--speed", "-1"], "--speed: expected 0 or more, got -1.0"),
         (["--mode", "live", "--synthetic"], "replays are paper only"),
         (["--mode", "live"], "needs SMARTMARKET_EXCHANGE_API_KEY and SMARTMARKET_EXCHANGE_SECRET"),
-        (["--synthetic", "--model", "champion"], "--model: the online scorer"),
+        (["--synthetic", "--model", "champion"], "no model at models:/smc-meta@champion"),
+        (["--synthetic", "--model", "7"], "no model at models:/smc-meta/7"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
