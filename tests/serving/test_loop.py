@@ -316,3 +316,33 @@ def test_live_candles_are_appended_to_the_candle_store_as_they_are_handled(
     stored = store.read("BTC/USDT", Timeframe.parse("5m"))
     assert stored.index.tolist() == bars.index[:4].tolist()
     assert stored["close"].tolist() == [100.0] * 4
+
+
+def test_the_hard_stop_halts_in_the_ledger_and_a_persons_start_re_arms_it(
+    tmp_path: Path,
+) -> None:
+    # Arrange: long at bar 1 (stop 99), a 30% gap down at bar 4, entry intents at 6 and 10
+    bars = [S.FLAT_BAR] * 4 + [(70.0, 70.0, 70.0, 70.0)] + [(70.0,) * 4] * 9
+    sig = S.intents(len(bars), {1: 1.0, 6: 1.0, 10: 1.0},
+                    closes=np.array([b[3] for b in bars]))  # fmt: skip
+    clock = SimClock()
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    loop = TradingLoop(S.config(), LoopConfig("BTC/USDT", "5m"), ledger, clock,
+                       strategy=Scripted(sig))  # fmt: skip
+    loop.start()
+    source = ReplaySource(S.candles_from(bars), "5m", clock).bars()
+    # Act
+    loop.run(source, limit=8)
+    halted = fold(ledger.events()).halted
+    request(ledger, "start", "frank", clock.now())
+    loop.run(source)
+    # Assert
+    assert halted is not None
+    assert halted.startswith("account hard stop")
+    decisions = [e.body for e in ledger.events(kinds=("decision",)) if "bar" in e.body]
+    assert decisions[6]["reason"] == "halted: account hard stop"
+    assert decisions[10]["decision"] == "enter"
+    resume = ledger.events(kinds=("resume",))[0].body
+    assert resume["by"] == "frank"
+    assert resume["hard_stop"].startswith("account hard stop re-armed")
+    assert fold(ledger.events()).halted is None
