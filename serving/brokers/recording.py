@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from serving.brokers.ccxt import request_origin
 from serving.brokers.paper import PaperBroker
@@ -93,12 +92,14 @@ class LedgerPaperBroker:
             self._move(cid, "cancelled", why)
 
     def _intent(
-        self, q: OrderRequest, trade: _Trade, origin: str, leg: Leg, **kw: Any
+        self, q: OrderRequest | OrderIntent, trade: _Trade, origin: str, leg: Leg, **kw: Any
     ) -> OrderIntent:
+        """Return an intent of ``trade`` for the engine's request (or entry) ``q``."""
+        decided = q.decided_at if isinstance(q, OrderIntent) else int(q.decided_at.value)
         return OrderIntent(
             client_order_id=client_order_id(origin, leg, 0), origin=origin, leg=leg, attempt=0,
             symbol=self.symbol, trade_id=q.trade_id, slot=q.slot, request_id=q.request_id,
-            decided_at=int(q.decided_at.value), trade_key=trade.key, **kw,
+            decided_at=decided, trade_key=trade.key, **kw,
         )  # fmt: skip
 
     # -- the broker interface -----------------------------------------------------------------
@@ -175,14 +176,9 @@ class LedgerPaperBroker:
         qty = trade.open_qty
         side = "sell" if entry.side == "buy" else "buy"
         base = {"side": side, "reduce_only": True}
-        fake = OrderRequest(
-            request_id=entry.request_id, trade_id=entry.trade_id, slot=entry.slot, action="new",
-            direction=1, decided_at=pd.Timestamp(entry.decided_at, tz="UTC"),
-            order_type="market", qty=qty, stop=1.0,
-        )  # fmt: skip
         if trade.stop is not None:
             trade.legs["stop"] = self._place(self._intent(
-                fake, trade, entry.origin, "stop", order_type="stop", qty=qty, amount=qty,
+                entry, trade, entry.origin, "stop", order_type="stop", qty=qty, amount=qty,
                 stop_price=trade.stop, **base,
             ))  # fmt: skip
         left = qty
@@ -192,7 +188,7 @@ class LedgerPaperBroker:
             left -= part
             leg: Leg = "tp3" if last else ("tp1", "tp2")[min(i, 1)]
             trade.legs[leg] = self._place(self._intent(
-                fake, trade, entry.origin, leg, order_type="limit", qty=part, amount=part,
+                entry, trade, entry.origin, leg, order_type="limit", qty=part, amount=part,
                 price=price, **base,
             ))  # fmt: skip
 
