@@ -229,7 +229,7 @@ def trade(
     """Run the trading loop: candles -> engine -> broker -> ledger (resumes after a crash)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"home": home, "session": session, "symbol": symbol, "timeframe": timeframe,
-                   "config": config, "mode": mode}  # fmt: skip
+                   "config": config, "mode": mode, "model": model}  # fmt: skip
         return
     from orchestration.cli.context import load_settings
 
@@ -336,9 +336,11 @@ def _run_polling(
 @trade_app.command("report")
 @user_errors
 def report(ctx: typer.Context) -> None:
-    """Write the parity report of a session: each trade beside the backtest of its bars."""
+    """Write the parity report of a session: each trade beside the backtest of its bars.
+
+    Give the session's ``--model`` too when it had one (its risk setup is the engine's).
+    """
     from orchestration.cli.context import load_settings
-    from serving.backtest.config_file import load_config
     from serving.runtime.parity import parity_report
 
     opts = ctx.obj or {}
@@ -347,10 +349,11 @@ def report(ctx: typer.Context) -> None:
         raise ValueError("--session: name the session (smartmarket trade --session NAME report)")
     symbol = opts.get("symbol") or settings.symbols[0]
     timeframe = opts.get("timeframe") or settings.trading_timeframe
+    setup = load_model(opts["model"], settings, timeframe)[1] if opts.get("model") else None
     ledger = open_trading_ledger(settings)
     try:
         table = parity_report(ledger, opts["session"], symbol, timeframe,
-                              load_config(opts.get("config")))  # fmt: skip
+                              engine_config(opts.get("config"), setup))  # fmt: skip
     finally:
         ledger.close()
     folder = trading_dir(settings, opts["session"])
