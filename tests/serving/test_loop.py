@@ -346,3 +346,37 @@ def test_the_hard_stop_halts_in_the_ledger_and_a_persons_start_re_arms_it(
     assert resume["by"] == "frank"
     assert resume["hard_stop"].startswith("account hard stop re-armed")
     assert fold(ledger.events()).halted is None
+
+
+def test_the_loop_writes_the_same_ledger_on_postgresql_as_on_sqlite(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    # Arrange: entries, a manual order, a stop and a kill with flatten, on both stores
+    def scenario(ledger: Ledger) -> list[tuple]:
+        bars = S.candles_from([S.FLAT_BAR] * 24)
+        clock = SimClock()
+        loop = TradingLoop(S.config(), LoopConfig("BTC/USDT", "5m", checkpoint_every=1), ledger,
+                           clock, strategy=Scripted(S.intents(24, {2: 1.0, 14: 1.0})),
+                           checkpoint=tmp_path / f"{type(ledger).__name__}.pkl")  # fmt: skip
+        loop.start()
+        source = ReplaySource(bars, "5m", clock).bars()
+        at = pd.Timestamp("2024-01-01", tz="UTC")
+        loop.run(source, limit=6)
+        request(ledger, "stop", "gus", at, reason="check")
+        loop.run(source, limit=4)
+        request(ledger, "start", "gus", at)
+        request(ledger, "order", "gus", at, action="exit", direction="long")
+        loop.run(source, limit=6)
+        request(ledger, "kill", "gus", at, flatten=True)
+        loop.run(source)
+        return [(e.kind, e.ref, e.dedup, e.at, dict(e.body)) for e in ledger.events()]
+
+    # Act
+    on_sqlite = scenario(open_ledger(LedgerConfig.build(tmp_path / "lite")))
+    on_postgres = scenario(open_ledger(LedgerConfig.build(tmp_path, dsn=pg_dsn)))
+    # Assert
+    assert on_postgres == on_sqlite
+    kinds = Counter(k for k, *_ in on_sqlite)
+    assert kinds["halt"] == 2
+    assert kinds["resume"] == 1
+    assert kinds["fill"] >= 4
