@@ -20,6 +20,7 @@ from orchestration.cli import (
     pipeline,
     serve,
     services,
+    trade,
 )
 from orchestration.cli.ui import err_console
 from orchestration.settings import apply_offline_env
@@ -30,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
     help="SmartMarketOOPS: ML trading on Smart Money Concepts.",
 )
-for area in (pipeline, data, backtest, models, services, serve, dashboard, credentials):
+for area in (pipeline, data, backtest, models, services, serve, dashboard, credentials, trade):
     app.add_typer(area.app)
 
 

@@ -63,6 +63,20 @@ def run(
         _show_backtest(record)
     if summary.training is not None:
         _show_training(summary.training)
+    _paper_replay(settings)
+
+
+def _paper_replay(settings: Any) -> None:
+    """End with a short paper replay of the stored candles through the trading loop."""
+    from orchestration.cli.trade import demo_replay, show_replay
+
+    console.print("paper trading replay (the live loop on the newest stored candles) ...")
+    try:
+        summary, paths = demo_replay(settings)
+    except ValueError as exc:  # e.g. too few candles: the run itself succeeded
+        console.print(f"[yellow]paper replay skipped:[/] {exc}", highlight=False)
+        return
+    show_replay(summary, paths)
 
 
 def _line(text: str) -> None:

@@ -1,0 +1,119 @@
+"""The loop on live candles: polling closed candles (fake exchange) and a venue broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.candles.sources import CcxtSource
+from serving.brokers.ccxt import CcxtBroker, CcxtBrokerConfig
+from serving.control import request
+from serving.ledger import LedgerConfig, fold, open_ledger
+from serving.runtime.clock import SimClock
+from serving.runtime.loop import LoopConfig, TradingLoop
+from serving.runtime.sources import PollingSource
+from tests.features.candles.fake_exchange import MINUTE_MS, FakeExchange, candles
+from tests.serving import scripted as S
+from tests.serving.fake_venue import FakeVenue
+from tests.serving.test_live_broker import Scripted
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+STEP = pd.Timedelta("5min")
+
+
+class AdvancingClock(SimClock):
+    """A clock that moves forward by what the source sleeps."""
+
+    def __init__(self, start: pd.Timestamp) -> None:
+        super().__init__(start)
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.set(self.now() + pd.Timedelta(seconds=seconds))
+
+
+def polling(book: list[list], clock: AdvancingClock, symbol: str = "BTC/USDT") -> tuple:
+    exchange = FakeExchange({symbol: book}, page_size=50)
+    reasons: list[str] = []
+    source = PollingSource(
+        CcxtSource(exchange, clock=clock.now, sleep=lambda s: None), symbol, "5m", clock, T0,
+        sleep=clock.sleep, grace_s=2.0, on_quarantine=reasons.append,
+    )  # fmt: skip
+    return source, reasons
+
+
+def test_polling_yields_closed_candles_only_waits_for_the_next_and_skips_bad_rows() -> None:
+    # Arrange: 10 candles in the book; at 00:27 the 00:25 candle is still in progress
+    book = candles("2024-01-01", 10, 5 * MINUTE_MS)
+    book[3][2] = book[3][3] - 5.0  # high below low: quarantined, never traded on
+    clock = AdvancingClock(T0 + pd.Timedelta("27min"))
+    source, reasons = polling(book, clock)
+    # Act
+    got = []
+    for bar in source.bars():
+        got.append((bar["ts"], clock.now()))
+        if len(got) == 7:
+            break
+    # Assert
+    stamps = [ts for ts, _ in got]
+    assert stamps == [T0 + k * STEP for k in (0, 1, 2, 4, 5, 6, 7)]
+    assert all(now >= ts + STEP for ts, now in got)  # each one closed when it came
+    assert got[4][1] == T0 + pd.Timedelta("30min") + pd.Timedelta(seconds=2)
+    assert clock.slept[0] == pytest.approx(3 * 60 + 2)  # until 00:30 plus the grace
+    assert len(reasons) == 1
+    assert "high" in reasons[0]
+
+
+def test_polling_resumes_after_the_last_candle_handled() -> None:
+    # Arrange
+    clock = AdvancingClock(T0 + pd.Timedelta("1h"))
+    source, _ = polling(candles("2024-01-01", 12, 5 * MINUTE_MS), clock)
+    # Act
+    first = next(iter(source.bars(after=T0 + 5 * STEP)))
+    # Assert
+    assert first["ts"] == T0 + 6 * STEP
+
+
+def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
+    tmp_path: Path,
+) -> None:
+    # Arrange: long at bar 0's close on the venue; a person kills with flatten at bar 4
+    symbol = "BTC/USDT:USDT"
+    n = 10
+    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
+            for k in range(n)]  # fmt: skip
+    clock = AdvancingClock(T0 + STEP)
+    source, _ = polling(rows, clock, symbol)
+    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(symbol))
+    broker.start()
+    loop = TradingLoop(
+        S.config(), LoopConfig(symbol, "5m", session="live-test", checkpoint_every=1), ledger,
+        clock, broker=broker, strategy=Scripted(S.intents(n, {0: 1.0})),
+    )  # fmt: skip
+    loop.start()
+    bars = source.bars(loop.last_ts)
+    # Act
+    loop.run(bars, limit=4)
+    held = (loop.runner.engine.position, venue.position * venue.contract_size)
+    request(ledger, "kill", "ops", clock.now(), flatten=True, reason="drill")
+    loop.run(bars, limit=4)
+    # Assert
+    assert held[0] > 0.0
+    assert held[1] == pytest.approx(held[0])
+    assert venue.position == 0
+    assert loop.runner.engine.position == 0.0
+    view = fold(ledger.events())
+    assert view.halted == "kill switch: by ops: drill"
+    assert not view.open_orders()
+    assert sorted(o.intent.leg for o in view.orders.values() if o.state == "filled") == [
+        "close", "entry",
+    ]  # fmt: skip
+    decisions = [e.body for e in ledger.events(kinds=("decision",)) if "bar" in e.body]
+    assert len(decisions) == 8
+    assert {d["session"] for d in decisions} == {"live-test"}
+    assert not ledger.events(kinds=("balance",))  # a venue's balance is the venue's to say
