@@ -3,7 +3,11 @@
 ``SignalCore`` holds, per served market (symbol, timeframe), the strategy's
 :class:`serving.engine.features.FeatureStream` started on the last ``history_bars`` stored
 candles and advanced one closed candle at a time, and the signal of the newest closed candle
-(:func:`serving.signals.make_signal`: the one signal rule and the backtest's risk sizing). A
+(:func:`serving.signals.make_signal`: the one signal rule and the backtest's risk sizing).
+With a champion model, each market of the model's timeframe also holds the model's scorer
+(``LoadedModel.scorer``), fed the same closed candles from the same history start: a candle
+where the rule wants an entry gets the model's calibrated P(take) as ``confidence_score`` and
+its size as the entry's risk multiplier (0: declined by the model, as in the backtest). A
 signal is computed once per market and candle: every other request for that candle is a
 dictionary read (``hit``), or, across processes, a read of the shared cache (``shared_hit``).
 
@@ -321,7 +325,13 @@ class SignalCore:
         else:
             start_ns = m.fed_ns + m.tf.seconds * NS
         model = self.model.current()
-        scorer = self._scorer(m, model)
+        try:
+            scorer = self._scorer(m, model)
+        except Unavailable:
+            raise
+        except Exception:  # a failing model never fails the rule's signal
+            log.exception("%s: the model failed to warm; this signal is rule-only", m.name)
+            m.scorer, m.scored_by, scorer = None, None, None
         try:
             candles = self.store.read(m.symbol, m.tf, start=pd.Timestamp(start_ns, tz="UTC"))
         except Exception as exc:
@@ -386,7 +396,8 @@ class SignalCore:
             except Exception as exc:
                 raise Unavailable(f"candle store unavailable: {type(exc).__name__}") from exc
             if len(history):
-                m.p = scorer.warm(open_times_ns(history), history[list(OHLCV)].to_numpy(np.float64))
+                values = history[list(OHLCV)].to_numpy(np.float64)
+                m.p = scorer.warm(open_times_ns(history), values)
         m.scorer, m.scored_by = scorer, model
         return scorer
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -184,6 +186,39 @@ def test_a_loaded_model_scores_entries_with_its_version(
     assert answer["model_status"] == "scored"
     assert answer["model_size"] == 1.5
     assert model.calls == 1
+
+
+def test_a_failing_model_leaves_the_signal_rule_only(
+    full_market: dict[str, pd.DataFrame], entry_bar: int, tmp_path: Path
+) -> None:
+    # Arrange: a model whose scorer raises on every bar
+    until = full_market["15m"].index[entry_bar] + Timeframe.parse("15m").delta
+    model = _BrokenModel()
+    runtime, _, _ = make_runtime(cut(full_market, until), tmp_path, model=FakeProvider(model))
+
+    # Act
+    answer = runtime.core.signal(SYMBOL, "15m")
+
+    # Assert
+    assert answer["type"] == "ENTRY"
+    assert answer["model_status"] == "rule_only"
+    assert answer["confidence_score"] is None
+
+
+class _BrokenModel(FakeModel):
+    def scorer(self, timeframes: Sequence[str]) -> _Broken:  # type: ignore[override]
+        return _Broken()
+
+
+class _Broken:
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> float:
+        raise RuntimeError("model crashed")
+
+    def warm(self, ts_ns: np.ndarray, ohlcv: np.ndarray) -> float:
+        raise RuntimeError("model crashed")
+
+    def size(self, p: float) -> float:
+        raise RuntimeError("model crashed")
 
 
 def test_an_entry_below_the_models_threshold_is_declined_by_the_model(
