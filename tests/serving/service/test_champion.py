@@ -187,3 +187,15 @@ def test_the_runtime_serves_the_settings_registry_or_no_model(
     assert isinstance(local, RegistryProvider)
     assert down.state().status == "none"
     assert "s3cret" not in (down.state().reason or "")
+
+
+def test_a_registry_alias_loads_as_an_online_model(champion: Champion) -> None:
+    from training.online import OnlineModel
+    from training.registry import RegistryError
+
+    model = OnlineModel.from_registry(champion.registry, "champion")
+
+    assert model.version == champion.version
+    assert model.timeframe == "5m"
+    with pytest.raises(RegistryError, match="no alias 'nope'"):
+        OnlineModel.from_registry(champion.registry, "nope")
