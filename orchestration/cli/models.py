@@ -155,6 +155,7 @@ def train(
     """Train the meta-label model walk-forward, compare it out of sample, register it, gate it."""
     from features.candles.schema import Timeframe
     from orchestration.assets.training import (
+        features_path,
         models_dir,
         registry_config,
         train_config,
@@ -176,6 +177,7 @@ def train(
         registry,
         PromotionConfig(),
         models_dir(settings) / "cli" / stamp,
+        features_of=features_path(trading, settings.timeframes),
         random_seeds=random_seeds,
         source=source,
         progress=_progress,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from serving.desk import TradingDesk
 from serving.service.core import CoreConfig, SignalCore
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
@@ -36,6 +37,7 @@ class Runtime:
     keys: KeyStore
     settings: ServiceSettings
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    desk: TradingDesk | None = None  # the trading endpoints' ledger (serving.desk)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -71,6 +73,8 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self.desk is not None:
+            self.desk.close()
 
 
 def keys_path(home: Path) -> Path:
@@ -103,7 +107,18 @@ def build_runtime() -> Runtime:
     )
     core = SignalCore(store, config, model=champion_provider(platform), cache=cache)
     keys = KeyStore(keys_path(platform.home_dir))
-    return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds))
+    desk = build_desk(platform, core)
+    return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
+
+
+def build_desk(platform: Settings, core: SignalCore) -> TradingDesk:
+    """Return the trading desk over ``SMARTMARKET_LEDGER_DSN`` (or the home's SQLite ledger)."""
+    from orchestration.settings import ledger_config
+    from serving.desk import DeskConfig, candle_marks
+
+    config = DeskConfig(tuple(platform.symbols), core.config.backtest.initial_cash)
+    marks = candle_marks(core.store, platform.symbols, platform.base_timeframe)
+    return TradingDesk(ledger_config(platform), config, marks)
 
 
 def champion_provider(platform: Settings) -> ModelProvider:

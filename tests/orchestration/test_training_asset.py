@@ -133,7 +133,32 @@ def test_an_implausible_auc_fails_no_leakage_and_says_why(
     checks = _by_name(check_results(outcome, "sharpe"))
 
     assert not checks[NO_LEAKAGE].passed
-    assert "more likely a leak" in checks[NO_LEAKAGE].metadata["verdict"].value
+    assert (
+        "audit of labels and features did not run" in checks[NO_LEAKAGE].metadata["verdict"].value
+    )
+
+
+def test_an_implausible_auc_passes_only_with_a_clean_look_ahead_audit(
+    result: TrainingResult,  # noqa: F811
+) -> None:
+    perfect = [
+        dataclasses.replace(f, predictions=f.predictions.assign(p=f.predictions["label"] * 0.9))
+        for f in result.folds
+    ]
+    base = _outcome(dataclasses.replace(result, folds=perfect), 0.1, 0.5)
+    audits = {clean: {"clean": clean, "cuts": 3, "findings": []} for clean in (True, False)}
+
+    verdicts = {
+        clean: _by_name(
+            check_results(dataclasses.replace(base, record={"leak_audit": audit}), "sharpe")
+        )[NO_LEAKAGE]
+        for clean, audit in audits.items()
+    }
+
+    assert verdicts[True].passed
+    assert "audit is clean" in verdicts[True].metadata["verdict"].value
+    assert not verdicts[False].passed
+    assert "found a leak" in verdicts[False].metadata["verdict"].value
 
 
 def test_trained_model_materializes_registers_and_writes_the_summary(
