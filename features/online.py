@@ -41,7 +41,6 @@ class ModelInputStream:
             for :func:`features.model_inputs.model_input_frame`.
         columns: The vector's columns, e.g. a bundle's ``meta.columns`` (``<view>__<col>``);
             every column of :func:`features.model_inputs.model_input_names` when ``None``.
-        mtf: MTF parameters (the feature pipeline's default).
 
     Raises:
         KeyError: A column is not one of the model input frame's (naming it).
@@ -52,11 +51,10 @@ class ModelInputStream:
         trading: Timeframe | str,
         timeframes: Sequence[str],
         columns: Sequence[str] | None = None,
-        mtf: MTFConfig | None = None,
     ) -> None:
         """Start with no history."""
         self.trading = Timeframe.parse(trading)
-        self.mtf = mtf or MTFConfig()
+        self.mtf = MTFConfig()  # the feature pipeline's, as model_input_frame
         names = model_input_names(self.trading, timeframes)
         self.columns: tuple[str, ...] = names if columns is None else tuple(columns)
         unknown = [c for c in self.columns if c not in names]

@@ -526,7 +526,8 @@ def plan_for(
 
     The plan is :func:`serving.engine.risk.plan_order`: the engine's compiled sizing with a
     fresh account of ``equity`` (``config.initial_cash`` when ``None``), so its stop, ladder
-    and reward:risk are the ones the backtest computes for the same bar.
+    and reward:risk are the ones the backtest computes for the same bar; a model's size in
+    ``sig[SIG_SIZE]`` scales it (0: "declined by the model"), as in the backtest.
     """
     direction = int(sig[L.SIG_ENTRY])
     if direction == 0:
@@ -549,6 +550,7 @@ def plan_for(
             float(target) if np.isfinite(target) else None,
             taker_fee=config.execution.taker_fee,
             slippage_bps=config.execution.slippage_bps,
+            size=float(sig[L.SIG_SIZE]) if np.isfinite(sig[L.SIG_SIZE]) else None,
         )
     except EntryRefused as refused:
         return refused
@@ -649,16 +651,20 @@ def make_signal(
     position: int = 0,
     equity: float | None = None,
     strategy: SMCConfluence | None = None,
+    size: float | None = None,
 ) -> Signal:
     """Return the signal record of one closed bar: the rule, then the risk manager's plan.
 
     ``row`` is the bar's feature row in ``SMCConfluence.inputs().names`` order (the same row
     the backtest's matrix holds for that bar); ``strategy`` defaults to ``smc_confluence``
-    with ``config.strategy``. See :func:`to_signal` for the other arguments.
+    with ``config.strategy``; ``size`` is a model's risk multiplier of the entry (the
+    backtest's ``model_sizes``: 0 declines it). See :func:`to_signal` for the other arguments.
     """
     rule = strategy if strategy is not None else SMCConfluence(config.strategy)
     values = np.ascontiguousarray(row, dtype=np.float64)
     sig = rule.signal(values)
+    if size is not None:
+        sig[L.SIG_SIZE] = size
     plan = plan_for(sig, values, config, equity)
     return to_signal(
         values,

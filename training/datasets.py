@@ -151,6 +151,77 @@ class _Plan:
         return [self.name] + ([f"{self.name}?missing"] if self.indicator else [])
 
 
+@dataclass(frozen=True)
+class _Packed:
+    """The fitted plans as arrays, so that a transform is a few whole-matrix operations."""
+
+    width: int
+    num_in: np.ndarray  # input positions of the uncoded columns
+    num_out: np.ndarray  # their output positions
+    as_is: np.ndarray  # kept as they are (flags, directions)
+    log: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    ind_of: np.ndarray  # which uncoded columns have a missing indicator
+    ind_out: np.ndarray  # its output position
+    code_in: np.ndarray  # input positions of the coded columns
+    code_out: np.ndarray  # output position of each coded column's first slot
+    codes: np.ndarray  # (coded columns, most codes) code values, NaN-padded
+    n_codes: np.ndarray  # codes per coded column
+    ids: bool
+
+    @classmethod
+    def of(cls, plans: Sequence[_Plan], encoding: str) -> _Packed:
+        num: list[tuple[int, int, _Plan]] = []
+        coded: list[tuple[int, int, _Plan]] = []
+        pos = 0
+        for k, p in enumerate(plans):
+            (coded if p.codes else num).append((k, pos, p))
+            pos += len(p.outputs(encoding))
+        most = max([len(p.codes) for _, _, p in coded], default=0)
+        codes = np.full((len(coded), most), np.nan)
+        for i, (_, _, p) in enumerate(coded):
+            codes[i, : len(p.codes)] = p.codes
+        indicated = [i for i, (_, _, p) in enumerate(num) if p.indicator]
+        return cls(
+            width=pos,
+            num_in=np.array([k for k, _, _ in num], dtype=np.int64),
+            num_out=np.array([j for _, j, _ in num], dtype=np.int64),
+            as_is=np.array([p.kind in _AS_IS for _, _, p in num], dtype=bool),
+            log=np.array([p.log for _, _, p in num], dtype=bool),
+            center=np.array([p.center for _, _, p in num], dtype=np.float64),
+            scale=np.array([p.scale for _, _, p in num], dtype=np.float64),
+            ind_of=np.array(indicated, dtype=np.int64),
+            ind_out=np.array([num[i][1] + 1 for i in indicated], dtype=np.int64),
+            code_in=np.array([k for k, _, _ in coded], dtype=np.int64),
+            code_out=np.array([j for _, j, _ in coded], dtype=np.int64),
+            codes=codes,
+            n_codes=np.array([len(p.codes) for _, _, p in coded], dtype=np.int64),
+            ids=encoding == "ids",
+        )
+
+    def apply(self, values: np.ndarray, clip: float) -> np.ndarray:
+        rows = values.shape[0]
+        out = np.zeros((rows, self.width), dtype=np.float32)
+        x = values[:, self.num_in]
+        nan = np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            y = np.where(self.log, np.log1p(np.maximum(x, 0.0)), x)
+        scaled = np.clip((np.where(nan, self.center, y) - self.center) / self.scale, -clip, clip)
+        out[:, self.num_out] = np.where(self.as_is, np.where(nan, 0.0, x), scaled)
+        out[:, self.ind_out] = nan[:, self.ind_of]
+        if self.code_in.size:
+            c = values[:, self.code_in]
+            hit = c[:, :, None] == self.codes[None, :, :]
+            index = np.where(hit.any(axis=2), hit.argmax(axis=2), -1)
+            if self.ids:
+                out[:, self.code_out] = index + 1
+            else:
+                index = np.where(index < 0, self.n_codes, index)  # the "unknown" slot
+                out[np.arange(rows)[:, None], self.code_out + index] = 1.0
+        return out
+
+
 @dataclass
 class Preprocessor:
     """Per-kind treatment of the model inputs, fitted on training rows only.
@@ -169,6 +240,7 @@ class Preprocessor:
     fitted_rows: int = 0
     fitted_until: pd.Timestamp | None = None
     _plans: list[_Plan] = field(default_factory=list, repr=False, init=False)
+    _packed: _Packed | None = field(default=None, repr=False, init=False)
 
     def __post_init__(self) -> None:
         self.columns = [str(c) for c in self.columns]
@@ -234,6 +306,7 @@ class Preprocessor:
                 finite = np.log1p(np.maximum(finite, 0.0))
             p.center, p.scale = _center_scale(finite, self.config.scaling)
         self.fitted_rows = len(train)
+        self._packed = None
         self.fitted_until = None
         if EVENT_TIMESTAMP in train.columns:
             self.fitted_until = pd.Timestamp(pd.to_datetime(train[EVENT_TIMESTAMP], utc=True).max())
@@ -267,33 +340,9 @@ class Preprocessor:
         infinite = np.isinf(x_all).any(axis=0)
         if infinite.any():
             raise ValueError(f"column {self.columns[int(np.argmax(infinite))]!r} is infinite")
-        encoding, clip = self.config.codes, self.config.clip
-        widths = [len(p.outputs(encoding)) for p in self._plans]
-        out = np.zeros((x_all.shape[0], sum(widths)), dtype=np.float32)
-        j = 0
-        for col, (p, width) in enumerate(zip(self._plans, widths, strict=True)):
-            x = x_all[:, col]
-            nan = np.isnan(x)
-            if p.codes:
-                index = np.full(x.shape, -1, dtype=np.int64)
-                for k, code in enumerate(p.codes):
-                    index[x == code] = k
-                if encoding == "ids":
-                    out[:, j] = index + 1
-                else:
-                    index[index < 0] = len(p.codes)  # the "unknown" column
-                    out[np.arange(len(x)), j + index] = 1.0
-            else:
-                if p.kind in _AS_IS:
-                    out[:, j] = np.where(nan, 0.0, x)
-                else:
-                    y = np.log1p(np.maximum(x, 0.0)) if p.log else x
-                    scaled = (np.where(nan, p.center, y) - p.center) / p.scale
-                    out[:, j] = np.clip(scaled, -clip, clip)
-                if p.indicator:
-                    out[:, j + 1] = nan
-            j += width
-        return out
+        if self._packed is None:
+            self._packed = _Packed.of(self._plans, self.config.codes)
+        return self._packed.apply(x_all, self.config.clip)
 
     def fit_transform(self, train: pd.DataFrame) -> np.ndarray:
         """Fit on ``train`` and return its transform."""
@@ -354,6 +403,7 @@ class Preprocessor:
             p.center, p.scale = float(saved["center"]), float(saved["scale"])
             p.indicator = bool(saved["indicator"])
         pre.fitted_rows = int(data["fitted_rows"])
+        pre._packed = None
         until = data["fitted_until"]
         pre.fitted_until = None if until is None else pd.Timestamp(until)
         return pre

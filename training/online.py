@@ -54,6 +54,23 @@ class OnlineModel:
         """Load a bundle folder."""
         return cls(load_bundle(folder), version)
 
+    @classmethod
+    def from_registry(cls, config: Any, ref: str = "champion") -> OnlineModel:
+        """Load a registry version: an alias (``champion``) or a version number.
+
+        Raises:
+            training.registry.RegistryError: No such alias or version.
+        """
+        from training.registry import RegistryError, version_by_alias
+
+        version = ref
+        if not ref.isdigit():
+            found = version_by_alias(config, ref)
+            if found is None:
+                raise RegistryError(f"model {config.model_name!r} has no alias {ref!r}")
+            version = str(found.version)
+        return RegistryChampion(config, ()).load(version)
+
     @property
     def fingerprint(self) -> str:
         """The feature fingerprint the model was trained on (``meta.json``, the registry tag)."""

@@ -3,7 +3,11 @@
 ``SignalCore`` holds, per served market (symbol, timeframe), the strategy's
 :class:`serving.engine.features.FeatureStream` started on the last ``history_bars`` stored
 candles and advanced one closed candle at a time, and the signal of the newest closed candle
-(:func:`serving.signals.make_signal`: the one signal rule and the backtest's risk sizing). A
+(:func:`serving.signals.make_signal`: the one signal rule and the backtest's risk sizing).
+With a champion model, each market of the model's timeframe also holds the model's scorer
+(``LoadedModel.scorer``), fed the same closed candles from the same history start: a candle
+where the rule wants an entry gets the model's calibrated P(take) as ``confidence_score`` and
+its size as the entry's risk multiplier (0: declined by the model, as in the backtest). A
 signal is computed once per market and candle: every other request for that candle is a
 dictionary read (``hit``), or, across processes, a read of the shared cache (``shared_hit``).
 
@@ -38,14 +42,15 @@ from features.mtf.analysis import (
     canonical_symbol,
 )
 from serving.analysis import analyze_multi_timeframe
+from serving.engine import layout as L
 from serving.engine.config import BacktestConfig
 from serving.engine.features import FeatureSpec, FeatureStream
 from serving.engine.features import open_ns as open_times_ns
 from serving.service.cache import NoCache, SignalCache
 from serving.service.errors import InvalidInput, ServiceError, StaleData, Unavailable
 from serving.service.metrics import Metrics
-from serving.service.model import ModelProvider, NoModel
-from serving.signals import ENTRY, SMCConfluence, make_signal
+from serving.service.model import BarScorer, LoadedModel, ModelProvider, NoModel
+from serving.signals import ENTRY, Signal, SMCConfluence, make_signal
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -118,9 +123,13 @@ class _Market:
         self.spec = spec
         self.lock = threading.Lock()
         self.stream: FeatureStream | None = None
+        self.start_ns = 0
         self.fed_ns: int | None = None
         self.row: np.ndarray | None = None
         self.entry: _Entry | None = None
+        self.scorer: BarScorer | None = None
+        self.scored_by: LoadedModel | None = None
+        self.p = float("nan")
 
     @property
     def name(self) -> str:
@@ -312,21 +321,41 @@ class SignalCore:
         if m.stream is None or m.fed_ns is None or open_ns < m.fed_ns:  # new, or store rewound
             start_ns = history_start(open_ns, m.tf, self.config.history_bars)
             m.stream, m.fed_ns, m.row = FeatureStream(m.spec), None, None
+            m.start_ns, m.scorer, m.scored_by = start_ns, None, None
         else:
             start_ns = m.fed_ns + m.tf.seconds * NS
+        model = self.model.current()
+        try:
+            scorer = self._scorer(m, model)
+        except Unavailable:
+            raise
+        except Exception:  # a failing model never fails the rule's signal
+            log.exception("%s: the model failed to warm; this signal is rule-only", m.name)
+            m.scorer, m.scored_by, scorer = None, None, None
         try:
             candles = self.store.read(m.symbol, m.tf, start=pd.Timestamp(start_ns, tz="UTC"))
         except Exception as exc:
             raise Unavailable(f"candle store unavailable: {type(exc).__name__}") from exc
         stamps = open_times_ns(candles)
         values = candles[list(OHLCV)].to_numpy(np.float64)
+        fed = 0
         for ts, ohlcv in zip(stamps, values, strict=True):
             if ts > open_ns:
                 break
             m.row = m.stream.update(int(ts), ohlcv)
             m.fed_ns = int(ts)
+            fed += 1
         if m.row is None or m.fed_ns is None:
             raise StaleData(f"{m.name}: no candles stored")
+        size = None
+        if scorer is not None:
+            try:
+                if fed:
+                    m.p = scorer.warm(stamps[:fed], values[:fed])  # scores the last bars only
+                size = scorer.size(m.p)
+            except Exception:  # a failing model never fails the rule's signal
+                log.exception("%s: the model failed; this signal is rule-only", m.name)
+                m.scorer, m.scored_by, size = None, None, None
         signal = make_signal(
             m.row,
             pd.Timestamp(m.fed_ns, tz="UTC"),
@@ -334,16 +363,43 @@ class SignalCore:
             timeframe=m.tf,
             config=self.config.backtest,
             strategy=self.strategy,
+            size=size,
         )
         answer = signal.to_dict()
         answer["model_status"] = "rule_only"
-        model = self.model.current()
-        if model is not None and answer["type"] == ENTRY:
-            probability = float(model.probability(m.row))
-            answer["confidence_score"] = round(100.0 * probability)
+        answer["model_size"] = None
+        if model is not None and size is not None and _intent(signal):
+            answer["confidence_score"] = round(100.0 * m.p) if np.isfinite(m.p) else None
             answer["model_version"] = model.version
             answer["model_status"] = "scored"
+            answer["model_size"] = size
         return answer
+
+    def _scorer(self, m: _Market, model: LoadedModel | None) -> BarScorer | None:
+        """The market's scorer of ``model``, warmed on the candles its feature state has seen.
+
+        A market the model does not score (another timeframe) has none; a new champion gets a
+        new scorer that replays the market's history, so it answers as if it had always run.
+        """
+        if model is None or model.timeframe != m.tf.label:
+            m.scorer, m.scored_by, m.p = None, None, float("nan")
+            return None
+        if m.scorer is not None and m.scored_by is model:
+            return m.scorer
+        scorer = model.scorer(self.config.timeframes)
+        m.p = float("nan")
+        if m.fed_ns is not None:
+            start = pd.Timestamp(m.start_ns, tz="UTC")
+            end = pd.Timestamp(m.fed_ns + m.tf.seconds * NS, tz="UTC")
+            try:
+                history = self.store.read(m.symbol, m.tf, start=start, end=end)
+            except Exception as exc:
+                raise Unavailable(f"candle store unavailable: {type(exc).__name__}") from exc
+            if len(history):
+                values = history[list(OHLCV)].to_numpy(np.float64)
+                m.p = scorer.warm(open_times_ns(history), values)
+        m.scorer, m.scored_by = scorer, model
+        return scorer
 
     def refresh_all(self) -> dict[str, str]:
         """Bring every market to its newest candle (the poller's tick); return errors by market."""
@@ -543,6 +599,13 @@ class SignalCore:
         state = self.model.refresh()
         self.metrics.model_state(state.version, state.status)
         return {"status": state.status, "version": state.version, "reason": state.reason}
+
+
+def _intent(signal: Signal) -> bool:
+    """Whether the rule wanted an entry: an ``ENTRY``, or one the model declined."""
+    return signal.type == ENTRY or (
+        signal.reason is not None and signal.reason.endswith(L.REASONS[L.R_MODEL])
+    )
 
 
 def history_start(open_ns: int, tf: Timeframe, bars: int) -> int:

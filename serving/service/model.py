@@ -1,26 +1,26 @@
 """The model seam: who scores a signal, and how the champion is loaded, checked and swapped.
 
-``ModelProvider`` is what the service calls. ``NoModel`` is the provider today (no champion
-exists yet): every signal is rule-only (``confidence_score`` and ``model_version`` null,
-``model_status: rule_only``). ``RegistryProvider`` holds the lifecycle every real provider
-shares: ``refresh`` asks a ``ChampionSource`` which version the ``champion`` alias names, loads
-it only when the alias moved, refuses a model whose feature fingerprint differs from the served
-features (keeping the previous model and saying why) and swaps atomically, so requests in
-flight finish on the model they started with.
+``ModelProvider`` is what the service calls. ``NoModel`` serves no model: every signal is
+rule-only (``confidence_score`` and ``model_version`` null, ``model_status: rule_only``).
+``RegistryProvider`` holds the lifecycle every real provider shares: ``refresh`` asks a
+``ChampionSource`` which version the ``champion`` alias names, loads it only when the alias
+moved, refuses a model whose feature fingerprint differs from the served features' (keeping the
+previous model and saying why) and swaps atomically, so requests in flight finish on the model
+they started with.
 
-Not done yet (issue 11 wires it): an MLflow ``ChampionSource`` (``models:/<name>@champion``, the
-version's ``feature_fingerprint`` tag, ``predict_on_batch`` on the packed online vector
-``model_vector_v1``). Implement ``ChampionSource`` and pass ``RegistryProvider(source,
-served_fingerprint)`` as ``model=`` in ``serving.service.wiring.build_runtime``; nothing else
-changes. The fingerprint is opaque here: it is the training side's
-(``training.datasets.feature_fingerprint`` of the served columns, as
-``training.bundle.check_fingerprint`` computes it), compared as a string, so the service holds no
-second definition of it.
+A model scores bars, not vectors: a sequence model needs a window of its inputs, and its inputs
+(SMC of several timeframes, MTF) are path-dependent, so ``LoadedModel.scorer`` gives each served
+market its own ``BarScorer`` that the core feeds every closed candle
+(``training.online.OnlineScorer``, over ``features.online.ModelInputStream``). The MLflow source
+is ``training.online.RegistryChampion`` (wired in ``serving.service.wiring.build_runtime``); the
+fingerprint is opaque here: the training side's (``training.datasets.feature_fingerprint``),
+compared as a string, so the service holds no second definition of it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -38,14 +38,38 @@ class ModelState:
     reason: str | None = None
 
 
+class BarScorer(Protocol):
+    """One market's model: fed every closed candle, it answers that candle's P(take)."""
+
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> float:
+        """Advance by one closed candle; return its calibrated P(take) (NaN: not yet)."""
+        ...
+
+    def warm(self, ts_ns: np.ndarray, ohlcv: np.ndarray) -> float:
+        """Feed many closed candles (history); return the last one's P(take)."""
+        ...
+
+    def size(self, p: float) -> float:
+        """Return the risk multiplier of ``p`` (0: the model declines the entry)."""
+        ...
+
+
 class LoadedModel(Protocol):
-    """A loaded model: its version, the fingerprint of its inputs, and its scoring call."""
+    """A loaded model: its version, the fingerprint of its inputs, the bars it scores."""
 
-    version: str
-    fingerprint: str
+    @property
+    def version(self) -> str: ...
 
-    def probability(self, vector: np.ndarray) -> float:
-        """Return the calibrated probability that the signal's trade wins."""
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def timeframe(self) -> str:
+        """The timeframe of the candles it scores (other markets stay rule-only)."""
+        ...
+
+    def scorer(self, timeframes: Sequence[str]) -> BarScorer:
+        """Return a new scorer for one market (``timeframes``: the stored ones)."""
         ...
 
 
@@ -98,8 +122,14 @@ class ChampionSource(Protocol):
 class RegistryProvider:
     """The champion of a ``ChampionSource``, fingerprint-checked and hot-swapped."""
 
-    def __init__(self, source: ChampionSource, served_fingerprint: str) -> None:
-        """Serve nothing until the first ``refresh``."""
+    def __init__(
+        self, source: ChampionSource, served_fingerprint: str | Callable[[LoadedModel], str]
+    ) -> None:
+        """Serve nothing until the first ``refresh``.
+
+        ``served_fingerprint`` is the served features' fingerprint, or how to compute it for a
+        model (the fingerprint covers the model's own dataset settings, e.g. its look-back).
+        """
         self._source = source
         self._served = served_fingerprint
         self._lock = threading.Lock()
@@ -129,10 +159,17 @@ class RegistryProvider:
                 model = self._source.load(version)
             except Exception as exc:
                 return self._keep(f"champion {version} failed to load: {type(exc).__name__}: {exc}")
-            if model.fingerprint != self._served:
+            try:
+                served = self._served(model) if callable(self._served) else self._served
+            except Exception as exc:
+                return self._keep(
+                    f"champion {version}: its features cannot be checked: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            if model.fingerprint != served:
                 return self._keep(
                     f"champion {version} refused: its feature fingerprint {model.fingerprint} "
-                    f"differs from the served features' {self._served}",
+                    f"differs from the served features' {served}",
                     status="refused",
                 )
             self._model = model

@@ -56,7 +56,9 @@ class SignalResponse(BaseModel):
     """The signal format of ``DESIGN.md`` (``serving.signals.Signal.to_dict``) and its source.
 
     ``model_status`` says where ``confidence_score`` comes from: ``rule_only`` (no champion
-    model: ``confidence_score`` and ``model_version`` are null) or ``scored``.
+    model, or one that does not score this market or intent: ``confidence_score``,
+    ``model_version`` and ``model_size`` are null) or ``scored`` (the champion's calibrated
+    P(take) x 100, its version and its risk multiplier; 0 declines the entry).
     """
 
     signal_id: str
@@ -72,6 +74,7 @@ class SignalResponse(BaseModel):
     confidence_score: int | None
     model_version: str | None
     model_status: Literal["rule_only", "scored"]
+    model_size: float | None = None
     smc_analysis: SMCFacts
     confluence_factors: list[str]
     score: float

@@ -2,7 +2,8 @@
 
 ``HOLDER.start()`` builds the :class:`Runtime` from the settings (or from the factory a test
 installed with ``HOLDER.configure``), starts the poller (new candles become signals and stream
-events without a request; the champion alias is polled) and returns it; the BentoML service,
+events without a request; the champion alias of the MLflow registry is polled:
+:func:`champion_provider`) and returns it; the BentoML service,
 the gateway middleware and the ops app all read the same one.
 """
 
@@ -19,6 +20,7 @@ from serving.desk import TradingDesk
 from serving.service.core import CoreConfig, SignalCore
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
+from serving.service.model import ModelProvider
 from serving.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -40,22 +42,28 @@ class Runtime:
     _thread: threading.Thread | None = None
 
     def start_poller(self) -> None:
-        """Refresh every market each ``poll_seconds`` and the model each ``model_poll_seconds``."""
-        if self.settings.poll_seconds <= 0 or self._thread is not None:
+        """Refresh every market each ``poll_seconds`` and the model each ``model_poll_seconds``.
+
+        Without a poller (``poll_seconds`` 0) the champion is loaded once, here.
+        """
+        if self._thread is not None:
+            return
+        if self.settings.poll_seconds <= 0:
+            self.core.reload_model()
             return
         self._thread = threading.Thread(target=self._poll, name="signal-poller", daemon=True)
         self._thread.start()
 
     def _poll(self) -> None:
-        waited = 0.0
         model_every = self.settings.model_poll_seconds
+        waited = model_every  # the champion loads on the first tick, before the first signals
         while not self._stop.is_set():
-            failures = self.core.refresh_all()
-            for market, reason in failures.items():
-                log.debug("poller: %s: %s", market, reason)
             if model_every > 0 and waited >= model_every:
                 self.core.reload_model()
                 waited = 0.0
+            failures = self.core.refresh_all()
+            for market, reason in failures.items():
+                log.debug("poller: %s: %s", market, reason)
             self._stop.wait(self.settings.poll_seconds)
             waited += self.settings.poll_seconds
 
@@ -79,7 +87,6 @@ def build_runtime() -> Runtime:
     from features.candles.store import make_store
     from orchestration.settings import Settings
     from serving.service.cache import NoCache, RedisCache, SignalCache
-    from serving.service.model import NoModel
 
     platform = Settings()
     service = ServiceSettings()
@@ -98,8 +105,7 @@ def build_runtime() -> Runtime:
         history_bars=service.history_bars,
         analysis_bars=service.analysis_bars,
     )
-    # the model seam: issue 11 passes RegistryProvider(<MLflow ChampionSource>, fingerprint)
-    core = SignalCore(store, config, model=NoModel(), cache=cache)
+    core = SignalCore(store, config, model=champion_provider(platform), cache=cache)
     keys = KeyStore(keys_path(platform.home_dir))
     desk = build_desk(platform, core)
     return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
@@ -113,6 +119,25 @@ def build_desk(platform: Settings, core: SignalCore) -> TradingDesk:
     config = DeskConfig(tuple(platform.symbols), core.config.backtest.initial_cash)
     marks = candle_marks(core.store, platform.symbols, platform.base_timeframe)
     return TradingDesk(ledger_config(platform), config, marks)
+
+
+def champion_provider(platform: Settings) -> ModelProvider:
+    """The MLflow registry's ``champion`` (hot-reloaded, fingerprint-checked), or no model.
+
+    The registry is the one training registers in (``SMARTMARKET_MLFLOW_URI``, else SQLite
+    under the app home); a registry that cannot be configured leaves the signals rule-only.
+    """
+    from serving.service.model import NoModel, RegistryProvider
+
+    try:
+        from orchestration.assets.training import registry_config
+        from training.online import RegistryChampion
+
+        source = RegistryChampion(registry_config(platform), platform.timeframes)
+    except Exception as exc:  # never a URI in the log: it may hold a password
+        log.warning("no model registry (%s): signals are rule-only", type(exc).__name__)
+        return NoModel()
+    return RegistryProvider(source, source.served_fingerprint)
 
 
 class Holder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,8 +98,6 @@ def test_tensorflow_is_not_imported_by_the_module() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_a_scorer_for_timeframes_without_the_models_inputs_is_refused(
-    bundle: Bundle, tmp_path: Path
-) -> None:
+def test_a_scorer_for_timeframes_without_the_models_inputs_is_refused(bundle: Bundle) -> None:
     with pytest.raises(KeyError, match="d1_"):
         OnlineScorer(bundle, TIMEFRAMES[:-1])

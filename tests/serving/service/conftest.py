@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,17 +94,44 @@ class Clock:
         return self.now
 
 
-class FakeModel:
-    """A loaded model scoring every signal 0.8."""
+class FakeScorer:
+    """A market's scorer of a :class:`FakeModel`: every bar scores the model's ``p``."""
 
-    def __init__(self, version: str = "smc-tcn@7", fingerprint: str = "") -> None:
+    def __init__(self, model: FakeModel) -> None:
+        self.model = model
+
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> float:
+        self.model.calls += 1
+        return self.model.p
+
+    def warm(self, ts_ns: np.ndarray, ohlcv: np.ndarray) -> float:
+        self.model.calls += 1
+        return self.model.p
+
+    def size(self, p: float) -> float:
+        return 1.5 if p >= self.model.threshold else 0.0
+
+
+class FakeModel:
+    """A loaded model scoring every 15m signal ``p`` (0.8), sized 1.5 from ``threshold``."""
+
+    def __init__(
+        self,
+        version: str = "smc-tcn@7",
+        fingerprint: str = "",
+        timeframe: str = "15m",
+        p: float = 0.8,
+        threshold: float = 0.5,
+    ) -> None:
         self.version = version
         self.fingerprint = fingerprint
+        self.timeframe = timeframe
+        self.p = p
+        self.threshold = threshold
         self.calls = 0
 
-    def probability(self, vector: np.ndarray) -> float:
-        self.calls += 1
-        return 0.8
+    def scorer(self, timeframes: Sequence[str]) -> FakeScorer:
+        return FakeScorer(self)
 
 
 class FakeProvider:

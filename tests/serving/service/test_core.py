@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -38,7 +40,7 @@ def test_the_signal_is_the_backtests_decision_on_the_same_candles(
 
     # Assert
     expected = last_signal(frames["15m"], "15m", SYMBOL, ACTIVE).to_dict()
-    assert answer == {**expected, "model_status": "rule_only"}
+    assert answer == {**expected, "model_status": "rule_only", "model_size": None}
     assert answer["type"] == "ENTRY"
     assert answer["model_version"] is None
     assert answer["confidence_score"] is None
@@ -63,7 +65,7 @@ def test_the_warm_state_advances_one_candle_and_stays_equal_to_the_batch(
 
     # Assert
     expected = last_signal(store.frames[(SYMBOL, "15m")], "15m", SYMBOL, ACTIVE).to_dict()
-    assert second == {**expected, "model_status": "rule_only"}
+    assert second == {**expected, "model_status": "rule_only", "model_size": None}
     assert second["generated_at"] != first["generated_at"]
     assert runtime.core.metrics.computed._value.get() == 2
 
@@ -182,7 +184,61 @@ def test_a_loaded_model_scores_entries_with_its_version(
     assert answer["confidence_score"] == 80
     assert answer["model_version"] == "smc-tcn@7"
     assert answer["model_status"] == "scored"
+    assert answer["model_size"] == 1.5
     assert model.calls == 1
+
+
+def test_a_failing_model_leaves_the_signal_rule_only(
+    full_market: dict[str, pd.DataFrame], entry_bar: int, tmp_path: Path
+) -> None:
+    # Arrange: a model whose scorer raises on every bar
+    until = full_market["15m"].index[entry_bar] + Timeframe.parse("15m").delta
+    model = _BrokenModel()
+    runtime, _, _ = make_runtime(cut(full_market, until), tmp_path, model=FakeProvider(model))
+
+    # Act
+    answer = runtime.core.signal(SYMBOL, "15m")
+
+    # Assert
+    assert answer["type"] == "ENTRY"
+    assert answer["model_status"] == "rule_only"
+    assert answer["confidence_score"] is None
+
+
+class _BrokenModel(FakeModel):
+    def scorer(self, timeframes: Sequence[str]) -> _Broken:  # type: ignore[override]
+        return _Broken()
+
+
+class _Broken:
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> float:
+        raise RuntimeError("model crashed")
+
+    def warm(self, ts_ns: np.ndarray, ohlcv: np.ndarray) -> float:
+        raise RuntimeError("model crashed")
+
+    def size(self, p: float) -> float:
+        raise RuntimeError("model crashed")
+
+
+def test_an_entry_below_the_models_threshold_is_declined_by_the_model(
+    full_market: dict[str, pd.DataFrame], entry_bar: int, tmp_path: Path
+) -> None:
+    # Arrange
+    until = full_market["15m"].index[entry_bar] + Timeframe.parse("15m").delta
+    model = FakeModel(p=0.3, threshold=0.5)
+    runtime, _, _ = make_runtime(cut(full_market, until), tmp_path, model=FakeProvider(model))
+
+    # Act
+    answer = runtime.core.signal(SYMBOL, "15m")
+
+    # Assert
+    assert answer["type"] == "NONE"
+    assert answer["reason"].endswith("entry refused by the risk manager: declined by the model")
+    assert answer["confidence_score"] == 30
+    assert answer["model_status"] == "scored"
+    assert answer["model_size"] == 0.0
+    assert answer["entry_price"] is None
 
 
 def test_recent_signals_are_filtered_newest_first(
@@ -294,4 +350,4 @@ def test_a_rewound_store_restarts_the_warm_state(
 
     # Assert
     expected = last_signal(shorter, "15m", SYMBOL, ACTIVE).to_dict()
-    assert answer == {**expected, "model_status": "rule_only"}
+    assert answer == {**expected, "model_status": "rule_only", "model_size": None}

@@ -11,7 +11,7 @@ import pytest
 from serving.service.cache import RedisCache
 from serving.service.keys import KeyStore, hash_key
 from serving.service.limits import RateLimiter, retry_after
-from serving.service.model import ModelState, NoModel, RegistryProvider
+from serving.service.model import LoadedModel, ModelState, NoModel, RegistryProvider
 from tests.serving.service.conftest import SYMBOL, FakeModel, make_runtime
 
 # -- keys -------------------------------------------------------------------------------------
@@ -209,3 +209,30 @@ def test_redis_down_is_a_cache_miss_not_an_error(
 
     assert answer["symbol"] == SYMBOL
     assert cache.errors == 2  # the get and the put
+
+
+def test_the_served_fingerprint_can_be_computed_per_model() -> None:
+    # Arrange: the served features' fingerprint depends on the model's own dataset settings
+    registry = FakeRegistry("fp-a")
+    registry.alias = "smc-tcn@1"
+    asked: list[str] = []
+
+    def served(model: LoadedModel) -> str:
+        asked.append(model.version)
+        if model.version == "smc-tcn@2":
+            raise KeyError("timeframe 1d is not stored")
+        return model.fingerprint
+
+    provider = RegistryProvider(registry, served)
+
+    # Act
+    first = provider.refresh()
+    registry.alias = "smc-tcn@2"
+    second = provider.refresh()
+
+    # Assert
+    assert first == ModelState("loaded", "smc-tcn@1")
+    assert asked == ["smc-tcn@1", "smc-tcn@2"]
+    assert second.version == "smc-tcn@1"
+    assert second.reason is not None
+    assert "smc-tcn@2: its features cannot be checked: KeyError" in second.reason
