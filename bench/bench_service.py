@@ -179,7 +179,7 @@ def run() -> list[dict[str, Any]]:
     from serving.service.keys import KeyStore
     from serving.service.wiring import keys_path
 
-    ours = "serving.service.service:SignalService"
+    ours = "orchestration.service:SignalService"
     bare = "bench.service_bare:BareService"
     cases = [
         ("signal service", ours, 1, True),

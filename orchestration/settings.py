@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 if TYPE_CHECKING:
     from features.candles.schema import Timeframe
     from serving.ledger.config import LedgerConfig
+    from training.registry import RegistryConfig
 
 # Telemetry switches of every component (STACK.md); applied before any of them is imported.
 OFFLINE_ENV: dict[str, str] = {
@@ -459,3 +460,41 @@ def apply_offline_env() -> None:
     """Switch every component's telemetry off for this process and its children."""
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def registry_config(settings: Settings) -> RegistryConfig:
+    """The MLflow registry of ``settings``: SQLite under the app home, or SMARTMARKET_MLFLOW_URI.
+
+    Raises:
+        SettingsError: The configured tracking server or database does not answer.
+    """
+    from training.registry import RegistryConfig
+
+    local = RegistryConfig.local(settings.home_dir)
+    if settings.mlflow_uri is None:
+        return local
+    uri = settings.mlflow_uri.get_secret_value()
+    problem = mlflow_problem(uri)
+    if problem:
+        raise SettingsError(f"SMARTMARKET_MLFLOW_URI: {problem}")
+    return RegistryConfig(uri, local.artifact_root)
+
+
+def mlflow_problem(uri: str, timeout_s: float = 3.0) -> str | None:
+    """Try to reach an MLflow tracking URI; return why it failed, or ``None``."""
+    if uri.startswith("postgresql"):
+        import re
+
+        return postgres_problem(re.sub(r"^postgresql\+\w+://", "postgresql://", uri), timeout_s)
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s):
+                return None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"cannot reach the MLflow tracking server at {uri}: {reason}"
+    return None

@@ -28,7 +28,7 @@ from orchestration.assets.candles import candles_key
 from orchestration.assets.features import FEAST_REGISTRY, MTF_FEATURES, smc_features_key
 from orchestration.resources import CandleStoreResource
 from orchestration.resources.feast import FeatureStoreResource
-from orchestration.settings import Settings, SettingsError
+from orchestration.settings import Settings, registry_config
 
 if TYPE_CHECKING:
     from training.evaluate import Evaluation
@@ -65,46 +65,6 @@ def model_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(
         [model_partition_key(settings.symbols, settings.trading_timeframe)]
     )
-
-
-def registry_config(settings: Settings) -> "RegistryConfig":
-    """The MLflow registry of ``settings``: SQLite under the app home, or SMARTMARKET_MLFLOW_URI.
-
-    Raises:
-        SettingsError: The configured tracking server or database does not answer.
-    """
-    from training.registry import RegistryConfig
-
-    local = RegistryConfig.local(settings.home_dir)
-    if settings.mlflow_uri is None:
-        return local
-    uri = settings.mlflow_uri.get_secret_value()
-    problem = mlflow_problem(uri)
-    if problem:
-        raise SettingsError(f"SMARTMARKET_MLFLOW_URI: {problem}")
-    return RegistryConfig(uri, local.artifact_root)
-
-
-def mlflow_problem(uri: str, timeout_s: float = 3.0) -> str | None:
-    """Try to reach an MLflow tracking URI; return why it failed, or ``None``."""
-    from orchestration.settings import postgres_problem
-
-    if uri.startswith("postgresql"):
-        import re
-
-        return postgres_problem(re.sub(r"^postgresql\+\w+://", "postgresql://", uri), timeout_s)
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        url = uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s):
-                return None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"cannot reach the MLflow tracking server at {uri}: {reason}"
-    return None
 
 
 def _fold_table(evaluation: "Evaluation") -> pd.DataFrame:

@@ -81,8 +81,8 @@ def _bundle(ref: str, home: Path | None) -> Path:
     """The bundle folder of ``ref``: an existing folder, or an alias / version of the registry."""
     if Path(ref).is_dir():
         return Path(ref)
-    from orchestration.assets.training import registry_config
     from orchestration.cli.context import load_settings
+    from orchestration.settings import registry_config
     from training.registry import bundle_path
 
     return bundle_path(registry_config(load_settings(home=home)), ref)

@@ -220,7 +220,7 @@ def show_outcome(record: dict[str, Any], folds: pd.DataFrame | None, summary: pd
 
 
 def _registry(home: Path | None) -> Any:
-    from orchestration.assets.training import registry_config
+    from orchestration.settings import registry_config
 
     return registry_config(load_settings(home=home))
 

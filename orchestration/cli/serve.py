@@ -21,7 +21,7 @@ app = typer.Typer()
 keys_app = typer.Typer(help="API keys of the signal service (stored hashed under the app home).")
 app.add_typer(keys_app, name="keys")
 
-SERVICE_TARGET = "serving.service.service:SignalService"
+SERVICE_TARGET = "orchestration.service:SignalService"
 SERVICE_NAME = "smartmarket_signals"
 
 

@@ -92,7 +92,7 @@ def load_model(ref: str, settings: Settings, timeframe: str) -> tuple[Any, dict[
     import logging
 
     from features.candles.schema import Timeframe
-    from orchestration.assets.training import registry_config
+    from orchestration.settings import registry_config
     from training.online import OnlineModel
     from training.registry import bundle_path, version_by_alias
 

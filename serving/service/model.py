@@ -12,9 +12,10 @@ A model scores bars, not vectors: a sequence model needs a window of its inputs,
 (SMC of several timeframes, MTF) are path-dependent, so ``LoadedModel.scorer`` gives each served
 market its own ``BarScorer`` that the core feeds every closed candle
 (``training.online.OnlineScorer``, over ``features.online.ModelInputStream``). The MLflow source
-is ``training.online.RegistryChampion`` (wired in ``serving.service.wiring.build_runtime``); the
-fingerprint is opaque here: the training side's (``training.datasets.feature_fingerprint``),
-compared as a string, so the service holds no second definition of it.
+is ``training.online.RegistryChampion``, plugged into ``build_runtime`` by
+``orchestration.service``; the fingerprint is opaque here: the training side's
+(``training.datasets.feature_fingerprint``), compared as a string, so the service holds no
+second definition of it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The BentoML service: ``bentoml serve serving.service.service:SignalService``.
+"""The BentoML service: ``bentoml serve orchestration.service:SignalService``.
 
 Thin: each API validates its body with the typed request model (``input_spec``: the body *is*
 the model, as the product plan writes it), asks :class:`serving.service.core.SignalCore`, and

@@ -20,7 +20,7 @@ from serving.desk import TradingDesk
 from serving.service.core import CoreConfig, SignalCore
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
-from serving.service.model import ModelProvider
+from serving.service.model import ModelProvider, NoModel
 from serving.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -82,8 +82,16 @@ def keys_path(home: Path) -> Path:
     return home / "service" / "keys.sqlite"
 
 
-def build_runtime() -> Runtime:
-    """Build the runtime from ``SMARTMARKET_*`` and ``SMARTMARKET_SERVICE_*`` settings."""
+def _no_model(_platform: Settings) -> ModelProvider:
+    return NoModel()
+
+
+def build_runtime(model: Callable[[Settings], ModelProvider] = _no_model) -> Runtime:
+    """Build the runtime from ``SMARTMARKET_*`` and ``SMARTMARKET_SERVICE_*`` settings.
+
+    ``model`` builds the model seam's provider; rule-only signals by default. The deployed
+    service (``orchestration.service``) plugs in the training registry's champion.
+    """
     from features.candles.store import make_store
     from orchestration.settings import Settings
     from serving.service.cache import NoCache, RedisCache, SignalCache
@@ -105,7 +113,7 @@ def build_runtime() -> Runtime:
         history_bars=service.history_bars,
         analysis_bars=service.analysis_bars,
     )
-    core = SignalCore(store, config, model=champion_provider(platform), cache=cache)
+    core = SignalCore(store, config, model=model(platform), cache=cache)
     keys = KeyStore(keys_path(platform.home_dir))
     desk = build_desk(platform, core)
     return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
@@ -119,25 +127,6 @@ def build_desk(platform: Settings, core: SignalCore) -> TradingDesk:
     config = DeskConfig(tuple(platform.symbols), core.config.backtest.initial_cash)
     marks = candle_marks(core.store, platform.symbols, platform.base_timeframe)
     return TradingDesk(ledger_config(platform), config, marks)
-
-
-def champion_provider(platform: Settings) -> ModelProvider:
-    """The MLflow registry's ``champion`` (hot-reloaded, fingerprint-checked), or no model.
-
-    The registry is the one training registers in (``SMARTMARKET_MLFLOW_URI``, else SQLite
-    under the app home); a registry that cannot be configured leaves the signals rule-only.
-    """
-    from serving.service.model import NoModel, RegistryProvider
-
-    try:
-        from orchestration.assets.training import registry_config
-        from training.online import RegistryChampion
-
-        source = RegistryChampion(registry_config(platform), platform.timeframes)
-    except Exception as exc:  # never a URI in the log: it may hold a password
-        log.warning("no model registry (%s): signals are rule-only", type(exc).__name__)
-        return NoModel()
-    return RegistryProvider(source, source.served_fingerprint)
 
 
 class Holder:

@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 
 from features.candles.schema import Timeframe
+from orchestration.service import champion_provider
 from serving.service.model import RegistryProvider
-from serving.service.wiring import Runtime, champion_provider
+from serving.service.wiring import Runtime
 from tests.serving.conftest import ACTIVE
 from tests.serving.service.conftest import SYMBOL, TIMEFRAMES, cut, make_runtime
 from tests.training.tiny_model import register_tiny, train_tiny

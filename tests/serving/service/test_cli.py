@@ -49,7 +49,7 @@ def test_the_service_runs_under_bentoml_on_loopback_3080_without_telemetry(
     env = service_env(tmp_path, workers=2, access_log=False)
 
     assert argv[1:] == [
-        "serve", "serving.service.service:SignalService", "--host", "127.0.0.1", "--port", "3080",
+        "serve", "orchestration.service:SignalService", "--host", "127.0.0.1", "--port", "3080",
     ]  # fmt: skip
     assert argv[0].endswith("bentoml")
     assert env["BENTOML_HOME"] == str(tmp_path / "bentoml")
