@@ -13,7 +13,8 @@ Sources and where they live:
   under ``<home>/backtests`` and ``<home>/backtest`` (``make run``'s synthetic report);
 - signals: the signal service's ``GET /api/signals`` (``DashboardSettings.service_url``);
 - service health: its ``GET /metrics`` (Prometheus text);
-- trading: the ledger ``<home>/ledger/ledger.sqlite`` (issue 13);
+- trading: the ledger (``<home>/ledger/ledger.sqlite`` or PostgreSQL), folded by
+  ``dashboards.trading``;
 - models: the MLflow store ``<home>/mlflow/mlflow.db`` (issue 11);
 - drift: ``<home>/monitoring/drift/<day>/summary.json`` + ``report.html`` and the model-health
   flag, written by the ``drift_snapshot`` asset and the drift sensor;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import urllib.error
 import urllib.request
 import warnings
@@ -39,8 +41,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from dashboards.trading import Trading
     from features.candles.store.base import CandleStore
     from orchestration.settings import Settings
+    from serving.ledger import Ledger, LedgerConfig
 
 T = TypeVar("T")
 DEFAULT_PORT = 3090
@@ -314,23 +318,79 @@ def parse_prometheus(text: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "labels", "value"])
 
 
+TRADE_FIRST = "run `smartmarket trade --mode paper --synthetic`"
+
+
 def ledger_path(home: Path) -> Path:
-    """The embedded trading ledger (SQLite) of the trading issue."""
+    """The embedded trading ledger (SQLite) under the app home."""
     return home / "ledger" / "ledger.sqlite"
 
 
+def ledger_config(settings: Settings) -> LedgerConfig:
+    """The ledger the settings name: PostgreSQL at ``SMARTMARKET_LEDGER_DSN``, else SQLite."""
+    from serving.ledger import LedgerConfig
+
+    dsn: Any = getattr(settings, "ledger_dsn", None)  # the trading settings' field, if any
+    secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
+    return LedgerConfig.build(settings.home_dir, secret or None)
+
+
+def open_ledger(config: LedgerConfig) -> Ledger | Missing:
+    """Open the ledger; ``Missing`` when the SQLite file is not there (never creates one)."""
+    from serving.ledger import LedgerError
+    from serving.ledger import open_ledger as open_store
+
+    if config.backend == "sqlite" and not (config.path and config.path.is_file()):
+        return Missing(f"no trading yet: no ledger at {config.path}; {TRADE_FIRST}")
+    try:
+        return open_store(config)
+    except (LedgerError, OSError, sqlite3.Error) as exc:
+        return Missing(f"cannot open the trading ledger ({config!r}): {_first_line(exc)}")
+
+
+def load_trading(config: LedgerConfig, default_cash: float) -> Trading | Missing:
+    """Read every ledger event and fold it (``dashboards.trading.read``)."""
+    from dashboards.trading import read
+
+    ledger = open_ledger(config)
+    if isinstance(ledger, Missing):
+        return ledger
+    try:
+        events = ledger.events()
+    except Exception as exc:  # a corrupt file, a dropped connection: never a traceback
+        return Missing(f"cannot read the trading ledger ({config!r}): {_first_line(exc)}")
+    finally:
+        ledger.close()
+    if not events:
+        return Missing(f"no trading yet: the ledger is empty; {TRADE_FIRST}")
+    return read(events, default_cash)
+
+
+def send_command(config: LedgerConfig, command: str, **detail: Any) -> int | Missing:
+    """Append a command for the trading loop (``serving.control.request``, ``by="dashboard"``).
+
+    Returns the command's sequence number in the ledger.
+    """
+    from serving.control import request
+    from serving.orders import OrderError
+
+    ledger = open_ledger(config)
+    if isinstance(ledger, Missing):
+        return ledger
+    try:
+        return request(ledger, command, by="dashboard", **detail)
+    except (OrderError, OSError, sqlite3.Error) as exc:
+        return Missing(f"the {command} command was not recorded: {_first_line(exc)}")
+    finally:
+        ledger.close()
+
+
 def load_ledger(home: Path) -> Path | Missing:
-    """Return the ledger file when there is one; positions and orders come from it."""
+    """Return the SQLite ledger file when there is one (the entry page's availability line)."""
     path = ledger_path(home)
     if not path.is_file():
-        return Missing(
-            "nothing yet: no trading ledger at "
-            f"{path}; paper trading (`smartmarket trade`, issue 13) writes it"
-        )
-    return Missing(
-        f"a ledger exists at {path}, but this dashboard cannot read it yet: "
-        "its reader (serving.ledger) is not on this branch"
-    )
+        return Missing(f"no trading yet: no ledger at {path}; {TRADE_FIRST}")
+    return path
 
 
 def mlflow_db(home: Path) -> Path:
@@ -507,6 +567,7 @@ __all__ = [
     "dagster_instance",
     "drift_snapshots",
     "freshness",
+    "ledger_config",
     "load_candles",
     "load_equity",
     "load_health",
@@ -516,7 +577,10 @@ __all__ = [
     "load_settings",
     "load_signals",
     "load_trades",
+    "load_trading",
     "metrics_table",
     "mtf_reading",
+    "open_ledger",
     "parse_prometheus",
+    "send_command",
 ]

@@ -139,3 +139,21 @@ def trades(folder: Path) -> pd.DataFrame | Missing:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _trades(folder: str, mtime: float) -> pd.DataFrame | Missing:
     return loaders.load_trades(Path(folder))
+
+
+def closes(settings: Settings, symbols: tuple[str, ...], timeframe: str) -> dict[str, pd.Series]:
+    """The stored closes of each ledger symbol (its market name in the store), by venue symbol."""
+    return _closes(settings.store, str(settings.candles_dir), _dsn(settings), symbols, timeframe)
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner="reading closes")
+def _closes(kind: str, root: str, dsn: str | None, symbols: tuple[str, ...],
+            timeframe: str) -> dict[str, pd.Series]:  # fmt: skip
+    from dashboards.trading import market_symbol
+
+    out = {}
+    for symbol in symbols:
+        frame = loaders.load_candles(_store(kind, root, dsn), market_symbol(symbol), timeframe)
+        if not isinstance(frame, Missing):
+            out[symbol] = frame["close"]
+    return out

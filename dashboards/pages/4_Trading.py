@@ -1,28 +1,144 @@
-"""Trading: positions, orders, account and protections from the trading ledger."""
+"""Trading: positions, orders, account, equity and protections from the ledger; the kill switch."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboards import loaders, ui
+from dashboards import figures, loaders, ui
+from dashboards import trading as tr
+from features.candles.schema import Timeframe
+from serving.engine.config import BacktestConfig
+
+KILL_WORD = "KILL"
 
 ui.page("Trading")
-settings = ui.settings()
-if settings is None:
+loaded = ui.settings()
+if loaded is None:
     st.stop()
-home = settings.home_dir
+assert loaded is not None
+settings = loaded
+config = loaders.ledger_config(settings)
+timeframe = settings.trading_timeframe
+
+
+def health() -> None:
+    """The model-health flag the drift sensor writes (the engine's protections read it)."""
+    flag = loaders.load_health(settings.home_dir)
+    if not ui.show_missing(flag):
+        assert isinstance(flag, dict)
+        box = st.error if flag["status"] != "ok" else st.success
+        box(f"model health: {flag['status']} (action: {flag['action']}): {flag['reason']}")
+
+
+def show(table: pd.DataFrame, key: str, empty: str) -> None:
+    """A table, or what its absence means."""
+    if len(table):
+        st.dataframe(table, key=key)
+    else:
+        st.caption(empty)
+
+
+def sent_line(command: str, sent: int | loaders.Missing) -> None:
+    """Say whether a command reached the ledger."""
+    if isinstance(sent, int):
+        st.info(f"{command} sent (ledger seq {sent}); the trading loop executes it")
+    else:
+        st.error(sent.message)
 
 
 @st.fragment(run_every=ui.dashboard_settings().refresh_seconds)
-def ledger() -> None:
+def state() -> None:
     """Draw the ledger's state; reruns every ``refresh_seconds``."""
-    state = loaders.load_ledger(home)
-    ui.show_missing(state)
-    health = loaders.load_health(home)
-    if not ui.show_missing(health):
-        assert isinstance(health, dict)
-        box = st.error if health["status"] != "ok" else st.success
-        box(f"model health: {health['status']} (action: {health['action']}): {health['reason']}")
+    trading = loaders.load_trading(config, BacktestConfig().initial_cash)
+    if ui.show_missing(trading):
+        health()
+        return
+    assert isinstance(trading, tr.Trading)
+    view = trading.view
+    if view.halted:
+        st.error(f"trading halted: {view.halted}")
+    else:
+        st.success("trading armed: no halt in the ledger")
+    health()
+    symbols = tuple(sorted(view.positions))
+    closes = ui.closes(settings, symbols, timeframe)
+    marks = tr.marks_of(closes)
+    acct = tr.account(trading, marks)
+    cols = st.columns(5)
+    for col, (label, key) in zip(cols, [("Equity", "equity"), ("Cash balance", "balance"),
+                                        ("Realized PnL", "realized"),
+                                        ("Unrealized PnL", "unrealized"),
+                                        ("Fees", "fees")], strict=True):  # fmt: skip
+        col.metric(label, f"{acct[key]:,.2f}")
+    notes = [f"starting cash {acct['start_cash']:,.2f} from {trading.start_cash_from}",
+             f"marks: last stored {timeframe} closes"]  # fmt: skip
+    if acct["unmarked_positions"]:
+        notes.append(f"{int(acct['unmarked_positions'])} position(s) without stored candles: "
+                     "their unrealized PnL is not counted")  # fmt: skip
+    if view.balances:
+        notes.append(
+            "exchange balance: " + ", ".join(f"{c} {v:,.2f}" for c, v in view.balances.items())
+        )
+    st.caption("; ".join(notes) + f" · ledger seq {view.last_seq}")
+
+    st.subheader("Positions")
+    positions = tr.positions_table(view, marks)
+    show(positions, "positions", "flat")
+    st.subheader("Working orders")
+    working = tr.orders_table(view.open_orders())
+    show(working, "orders", "no working order")
+
+    trades = tr.trades_table(view)
+    curve = tr.equity_curve(trading, closes, Timeframe.parse(timeframe).delta)
+    if len(curve):
+        st.plotly_chart(figures.equity_figure(figures.thin(curve, 4000),
+                                              title="Equity vs buy-and-hold (ledger)"),
+                        key="equity")  # fmt: skip
+    else:
+        st.caption(f"no equity curve: no fill yet, or no stored {timeframe} candles of "
+                   f"{', '.join(symbols) or 'the traded symbols'}")  # fmt: skip
+    st.subheader("Trades")
+    if len(trades):
+        figures_row = tr.summary(trades, curve, trading.start_cash)
+        st.dataframe(pd.Series(figures_row, name="value").to_frame(), key="risk")
+        st.plotly_chart(figures.r_multiples_figure(trades), key="r_chart")
+        st.dataframe(trades, key="trades")
+    else:
+        st.caption("no trade with a filled entry yet")
+    st.subheader("Protections and commands")
+    history = tr.protections(trading.events)
+    show(history, "protections", "none yet")
 
 
-ledger()
+state()
+
+st.subheader("Controls")
+st.caption("Commands go into the ledger (`serving.control`); the running trading loop reads and "
+           "executes them and records what it did.")  # fmt: skip
+reason = st.text_input("Reason (recorded with the command)", key="reason")
+left, right = st.columns(2)
+if left.button("Stop new entries", key="stop"):
+    sent_line(
+        "stop", loaders.send_command(config, "stop", reason=reason or "stopped from the dashboard")
+    )
+if right.button("Start (re-arm trading)", key="start"):
+    sent_line(
+        "start",
+        loaders.send_command(config, "start", reason=reason or "re-armed from the dashboard"),
+    )
+
+st.markdown("**Kill switch**: cancel every working order, close every position when *flatten* "
+            "is ticked, and halt until someone re-arms trading.")  # fmt: skip
+flatten = st.checkbox("Flatten: also close every position", value=True, key="flatten")
+typed = st.text_input(f"Type {KILL_WORD} to confirm", key="confirm")
+if st.button("Kill switch", type="primary", key="kill"):
+    if typed.strip() != KILL_WORD:
+        st.warning(f"not sent: type {KILL_WORD} in the confirmation box first")
+    else:
+        sent_line(
+            f"kill (flatten={flatten})",
+            loaders.send_command(
+                config, "kill", flatten=flatten, reason=reason or "kill switch from the dashboard"
+            ),
+        )
