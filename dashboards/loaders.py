@@ -71,6 +71,7 @@ class DashboardSettings(BaseSettings):
     refresh_seconds: float = Field(default=30.0, ge=1.0)
     max_bars: int = Field(default=3000, ge=100)
     request_timeout_s: float = Field(default=2.0, gt=0)
+    mlflow_url: str = "http://127.0.0.1:3100"
 
 
 def load_settings() -> Settings | Missing:
@@ -399,35 +400,16 @@ def mlflow_db(home: Path) -> Path:
 
 
 def load_models(home: Path) -> pd.DataFrame | Missing:
-    """Return the registered model versions with their aliases (MLflow registry)."""
+    """Return the registered model versions of the app home's MLflow store (newest first)."""
     db = mlflow_db(home)
     if not db.is_file():
         return Missing(
-            f"nothing yet: no MLflow store at {db}; train a model with `smartmarket train` "
-            "(issue 11)"
+            f"nothing yet: no MLflow store at {db}; train a model with `smartmarket train`"
         )
-    try:
-        from mlflow.tracking import MlflowClient
+    from dashboards.models import versions
+    from training.registry import RegistryConfig
 
-        client = MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
-        rows = []
-        for model in client.search_registered_models():
-            aliases = {v: k for k, v in (model.aliases or {}).items()}
-            for version in client.search_model_versions(f"name='{model.name}'"):
-                rows.append(
-                    {
-                        "model": model.name,
-                        "version": int(version.version),
-                        "alias": aliases.get(version.version, ""),
-                        "run_id": version.run_id,
-                        "created": pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
-                    }
-                )
-    except Exception as exc:  # a store of another MLflow version, a locked file
-        return Missing(f"cannot read the MLflow store {db}: {_first_line(exc)}")
-    if not rows:
-        return Missing(f"no registered model in {db} yet: run `smartmarket train`")
-    return pd.DataFrame(rows).sort_values(["model", "version"], ascending=[True, False])
+    return versions(RegistryConfig.local(home))
 
 
 # -- monitoring ---------------------------------------------------------------------------------

@@ -157,3 +157,19 @@ def _closes(kind: str, root: str, dsn: str | None, symbols: tuple[str, ...],
         if not isinstance(frame, Missing):
             out[symbol] = frame["close"]
     return out
+
+
+@st.cache_data(ttl=60, show_spinner="reading the model registry")
+def model_versions(config: Any) -> pd.DataFrame | Missing:
+    """The registry's versions (``dashboards.models.versions``), cached for a minute."""
+    from dashboards.models import versions
+
+    return versions(config)
+
+
+@st.cache_data(max_entries=16, show_spinner="reading the run's evaluation")
+def run_detail(config: Any, run_id: str) -> Any:
+    """What a run logged (a finished run does not change: cached by its id)."""
+    from dashboards.models import run_detail as read
+
+    return read(config, run_id)
