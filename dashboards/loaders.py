@@ -72,6 +72,7 @@ class DashboardSettings(BaseSettings):
     max_bars: int = Field(default=3000, ge=100)
     request_timeout_s: float = Field(default=2.0, gt=0)
     mlflow_url: str = "http://127.0.0.1:3100"
+    login: bool = False  # Streamlit's OIDC login on every page (docs/dashboard.md)
 
 
 def load_settings() -> Settings | Missing:

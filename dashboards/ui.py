@@ -22,9 +22,52 @@ T = TypeVar("T")
 
 
 def page(title: str) -> None:
-    """Configure the page and write its title."""
+    """Configure the page and write its title; behind the login when it is on."""
     st.set_page_config(page_title=f"SmartMarket · {title}", layout="wide")
     st.title(title)
+    if dashboard_settings().login and not logged_in():
+        st.stop()
+
+
+AUTH_KEYS = ("redirect_uri", "cookie_secret")
+
+
+def login_problem() -> str | None:
+    """Why Streamlit's OIDC login (``st.login``) cannot work here, or ``None``."""
+    import importlib.util
+
+    if importlib.util.find_spec("authlib") is None:
+        return "Authlib (>= 1.3.2) is not installed: `pip install 'Authlib>=1.3.2'`"
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file at all
+        auth = None
+    if not auth:
+        return "no [auth] section in dashboards/.streamlit/secrets.toml (docs/dashboard.md)"
+    missing = [k for k in AUTH_KEYS if k not in auth]
+    if missing:
+        return f"[auth] in secrets.toml lacks {', '.join(missing)}"
+    return None
+
+
+def logged_in() -> bool:
+    """With ``SMARTMARKET_DASHBOARD_LOGIN`` on: whether a user is logged in (else ask).
+
+    Fails closed: when the login cannot work (no Authlib, no ``[auth]`` secrets) the page says
+    why and shows nothing else.
+    """
+    problem = login_problem()
+    if problem:
+        st.error(f"SMARTMARKET_DASHBOARD_LOGIN is on but the login cannot work: {problem}. "
+                 "Nothing is shown until it does.")  # fmt: skip
+        return False
+    if not st.user.is_logged_in:
+        st.info("Log in to see the dashboard.")
+        st.button("Log in", on_click=st.login, key="login")
+        return False
+    st.sidebar.caption(f"logged in as {st.user.get('email') or st.user.get('name') or 'user'}")
+    st.sidebar.button("Log out", on_click=st.logout, key="logout")
+    return True
 
 
 def settings() -> Settings | None:
