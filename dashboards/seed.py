@@ -144,3 +144,53 @@ def seed_ledger(
         ledger.append([halt_event(halt, close_at[every * (trades + 1) + 1])])
     ledger.close()
     return expected
+
+
+def seed_registry(home: Path, days: int = 30, start: str = "2024-01-01", seed: int = 7) -> None:
+    """Register two versions of a tiny model in ``<home>/mlflow`` through the training pipeline.
+
+    v1 is what ``train_register`` trains, logs and decides (gbm of 20 iterations, three
+    purged folds, ``days`` of 5m synthetic BTC/USDT and ETH/USDT with their SMC features), then
+    made champion by hand; v2 logs the same bundle and evaluation tables again as the
+    challenger, refused by the gate ("does not beat the champion").
+    """
+    import numpy as np
+
+    from features.smc import SMCConfig, compute_smc
+    from orchestration.assets.training import train_register
+    from serving.backtest.main import synthetic_candles
+    from training.bundle import load_bundle
+    from training.config import SplitConfig
+    from training.models import ModelConfig
+    from training.pipeline import TrainConfig, prepare_market
+    from training.promotion import Decision, Evidence, PromotionConfig
+    from training.registry import RegistryConfig, log_training, record_decision, set_champion
+
+    tf = Timeframe.parse("5m")
+    config = TrainConfig(
+        kind="gbm",
+        model=ModelConfig(gbm_max_iter=20),
+        splits=SplitConfig(n_folds=3, min_train=120, valid_fraction=0.25, embargo_bars=12,
+                           horizon_bars=12),
+    )  # fmt: skip
+    registry = RegistryConfig.local(home)
+    markets = {}
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        candles = synthetic_candles(symbol, tf.label, start, days, seed)
+        smc = compute_smc(candles, SMCConfig.for_timeframe(tf)).reset_index(drop=True)
+        smc.insert(0, "event_timestamp", candles.index + tf.delta)
+        markets[symbol] = prepare_market(symbol, candles, smc, tf, config)
+    out = home / "models" / "seed"
+    outcome = train_register(markets, tf, config, registry, PromotionConfig(), out,
+                             random_seeds=2, source="dashboards.seed")  # fmt: skip
+    set_champion(registry, outcome.logged.version, reason="first model, set by hand")
+    assert outcome.result.bundle is not None
+    bundle = load_bundle(outcome.result.bundle)
+    example = np.zeros((2, bundle.meta.lookback, len(bundle.preprocessor.output_names)), "f4")
+    second = log_training(
+        registry, experiment=outcome.logged.experiment, params=config.describe(),
+        metrics={"oos_auc": 0.5}, fold_metrics=[], tags={"timeframe": tf.label},
+        evidence=Evidence(0.1, 0.01, 0.2, 12, 0.3), artifacts=out / "evaluation",
+        bundle=outcome.result.bundle, example=example,
+    )  # fmt: skip
+    record_decision(registry, second.version, Decision(False, "does not beat the champion"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,39 +15,12 @@ PAGE = str(Path(__file__).resolve().parents[2] / "dashboards" / "pages" / "5_Mod
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An app home whose registry holds v1 (champion, by hand) and v2 (refused challenger).
-
-    v1 is what ``train_register`` logs and decides (gbm, 20 iterations, 30 days of two
-    synthetic symbols); v2 logs the same bundle and tables again, refused by the gate.
-    """
-    from orchestration.assets.training import train_register
-    from serving.backtest.main import synthetic_candles
-    from tests.training.test_pipeline import CONFIG, TF, _features
-    from training.bundle import load_bundle
-    from training.pipeline import prepare_market
-    from training.promotion import Decision, Evidence, PromotionConfig
-    from training.registry import RegistryConfig, log_training, record_decision, set_champion
+    """An app home whose registry holds v1 (champion, by hand) and v2 (refused challenger),
+    registered by ``train_register`` (``dashboards.seed.seed_registry``: a tiny gbm)."""
+    from dashboards.seed import seed_registry
 
     home = tmp_path_factory.mktemp("models") / "home"
-    registry = RegistryConfig.local(home)
-    markets = {}
-    for symbol in ("BTC/USDT", "ETH/USDT"):
-        candles = synthetic_candles(symbol, "5m", "2024-01-01", 30, seed=7)
-        markets[symbol] = prepare_market(symbol, candles, _features(candles), TF, CONFIG)
-    out = home / "models" / "run1"
-    outcome = train_register(markets, TF, CONFIG, registry, PromotionConfig(), out,
-                             random_seeds=2)  # fmt: skip
-    set_champion(registry, outcome.logged.version, reason="first model, set by hand")
-    assert outcome.result.bundle is not None
-    bundle = load_bundle(outcome.result.bundle)
-    example = np.zeros((2, bundle.meta.lookback, len(bundle.preprocessor.output_names)), "f4")
-    second = log_training(
-        registry, experiment=outcome.logged.experiment, params=CONFIG.describe(),
-        metrics={"oos_auc": 0.5}, fold_metrics=[], tags={"timeframe": "5m"},
-        evidence=Evidence(0.1, 0.01, 0.2, 12, 0.3), artifacts=out / "evaluation",
-        bundle=outcome.result.bundle, example=example,
-    )  # fmt: skip
-    record_decision(registry, second.version, Decision(False, "does not beat the champion"))
+    seed_registry(home)
     return home
 
 
