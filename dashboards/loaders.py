@@ -350,19 +350,29 @@ def open_ledger(config: LedgerConfig) -> Ledger | Missing:
         return Missing(f"cannot open the trading ledger ({config!r}): {_first_line(exc)}")
 
 
-def load_trading(config: LedgerConfig, default_cash: float) -> Trading | Missing:
-    """Read every ledger event and fold it (``dashboards.trading.read``)."""
+def load_trading(
+    config: LedgerConfig, default_cash: float, previous: Trading | None = None
+) -> Trading | Missing:
+    """Read the ledger's events and fold them (``dashboards.trading.read``).
+
+    With ``previous`` (an earlier result of the same ledger) only the events after its last
+    sequence number are read and folded into a copy of it; ``previous`` itself when there are
+    none.
+    """
     from dashboards.trading import read
 
     ledger = open_ledger(config)
     if isinstance(ledger, Missing):
         return ledger
+    since = previous.view.last_seq if previous is not None else 0
     try:
-        events = ledger.events()
+        events = ledger.events(since)
     except Exception as exc:  # a corrupt file, a dropped connection: never a traceback
         return Missing(f"cannot read the trading ledger ({config!r}): {_first_line(exc)}")
     finally:
         ledger.close()
+    if previous is not None:
+        return previous.extend(events) if events else previous
     if not events:
         return Missing(f"no trading yet: the ledger is empty; {TRADE_FIRST}")
     return read(events, default_cash)

@@ -9,6 +9,8 @@ and the equity curve over the stored candles.
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -41,6 +43,16 @@ class Trading:
     events: list[LedgerEvent] = field(default_factory=list)
     start_cash: float = 10_000.0
     start_cash_from: str = "the engine's default initial_cash"
+
+    def extend(self, events: Sequence[LedgerEvent]) -> Trading:
+        """A new ``Trading`` with ``events`` (appended after these) folded in; self unchanged."""
+        everything = [*self.events, *events]
+        if self.start_cash_from.startswith("the engine's default") and any(
+            e.kind == "balance" for e in events
+        ):  # the first reported balance sets the starting cash: fold again from the start
+            return read(everything, self.start_cash)
+        view = fold(events, copy.deepcopy(self.view))
+        return Trading(view, everything, self.start_cash, self.start_cash_from)
 
 
 def read(events: Sequence[LedgerEvent], default_cash: float) -> Trading:
@@ -247,8 +259,9 @@ def equity_curve(
     if not fills or len(series) < len(symbols):
         return pd.DataFrame(columns=["equity", "buy_and_hold", "drawdown"])
     start = fills[0].filled_at
-    grid = pd.DatetimeIndex(
-        sorted(set().union(*(s.index + timeframe_delta for s in series.values())))
+    grid = functools.reduce(
+        pd.DatetimeIndex.union,
+        [pd.DatetimeIndex(c.index + timeframe_delta) for c in series.values()],
     )
     grid = grid[grid >= start]
     if grid.empty:
@@ -261,7 +274,7 @@ def equity_curve(
     }
     base = np.empty(len(grid))
     qty = {s: np.zeros(len(grid)) for s in symbols}
-    at = np.asarray([grid.searchsorted(f.filled_at, side="left") for f in fills])
+    at = grid.searchsorted(pd.DatetimeIndex([f.filled_at for f in fills]), side="left")
     view = LedgerView()
     zero = dict.fromkeys(symbols, 0.0)
     bounds = [0, *sorted(set(at.tolist()) - {0}), len(grid)]

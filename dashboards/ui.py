@@ -216,3 +216,58 @@ def run_detail(config: Any, run_id: str) -> Any:
     from dashboards.models import run_detail as read
 
     return read(config, run_id)
+
+
+def ledger_key(config: Any) -> str:
+    """A cache key of a ledger configuration (the DSN only as a hash)."""
+    import hashlib
+
+    secret = hashlib.sha256((config.dsn or "").encode()).hexdigest()[:12]
+    return f"{config.backend}:{config.path}:{secret}"
+
+
+@st.cache_resource(show_spinner=False)
+def _ledger_slot(key: str) -> dict[str, Any]:
+    import threading
+
+    return {"trading": None, "lock": threading.Lock()}
+
+
+def trading(config: Any, default_cash: float) -> Any:
+    """The ledger folded (``loaders.load_trading``), kept between runs: each refresh reads and
+    folds only the events appended since the last one."""
+    slot = _ledger_slot(ledger_key(config))
+    with slot["lock"]:
+        out = loaders.load_trading(config, default_cash, slot["trading"])
+        slot["trading"] = None if isinstance(out, Missing) else out
+    return out
+
+
+@st.cache_data(max_entries=4, show_spinner="computing the equity curve")
+def trading_derived(
+    key: str, last_seq: int, closes_key: tuple[Any, ...], timeframe: str,
+    _trading: Any, _closes: dict[str, pd.Series],
+) -> dict[str, Any]:  # fmt: skip
+    """Trades, the equity curve (thinned for its chart), risk figures and both charts of a
+    ledger state; recomputed only when the ledger (``last_seq``) or the closes change."""
+    from dashboards import figures
+    from dashboards import trading as tr
+    from features.candles.schema import Timeframe
+
+    trades = tr.trades_table(_trading.view)
+    curve = tr.equity_curve(_trading, _closes, Timeframe.parse(timeframe).delta)
+    out: dict[str, Any] = {"trades": trades, "points": len(curve), "equity_fig": None,
+                           "r_fig": None, "summary": {}}  # fmt: skip
+    if len(curve):
+        out["equity_fig"] = figures.equity_figure(
+            figures.thin(curve, 4000), title="Equity vs buy-and-hold (ledger)"
+        )
+    if len(trades):
+        out["summary"] = tr.summary(trades, curve, _trading.start_cash)
+        out["r_fig"] = figures.r_multiples_figure(trades)
+    return out
+
+
+def closes_key(closes: dict[str, pd.Series]) -> tuple[Any, ...]:
+    """What identifies a set of closes: per symbol its length and newest time."""
+    return tuple((s, len(c), str(c.index[-1])) for s, c in sorted(closes.items()) if len(c))

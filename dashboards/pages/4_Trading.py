@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import figures, loaders, ui
+from dashboards import loaders, ui
 from dashboards import trading as tr
-from features.candles.schema import Timeframe
 from serving.engine.config import BacktestConfig
 
 KILL_WORD = "KILL"
@@ -50,7 +49,7 @@ def sent_line(command: str, sent: int | loaders.Missing) -> None:
 @st.fragment(run_every=ui.dashboard_settings().refresh_seconds)
 def state() -> None:
     """Draw the ledger's state; reruns every ``refresh_seconds``."""
-    trading = loaders.load_trading(config, BacktestConfig().initial_cash)
+    trading = ui.trading(config, BacktestConfig().initial_cash)
     if ui.show_missing(trading):
         health()
         return
@@ -89,20 +88,18 @@ def state() -> None:
     working = tr.orders_table(view.open_orders())
     show(working, "orders", "no working order")
 
-    trades = tr.trades_table(view)
-    curve = tr.equity_curve(trading, closes, Timeframe.parse(timeframe).delta)
-    if len(curve):
-        st.plotly_chart(figures.equity_figure(figures.thin(curve, 4000),
-                                              title="Equity vs buy-and-hold (ledger)"),
-                        key="equity")  # fmt: skip
+    derived = ui.trading_derived(ui.ledger_key(config), view.last_seq, ui.closes_key(closes),
+                                 timeframe, trading, closes)  # fmt: skip
+    if derived["equity_fig"] is not None:
+        st.plotly_chart(derived["equity_fig"], key="equity")
     else:
         st.caption(f"no equity curve: no fill yet, or no stored {timeframe} candles of "
                    f"{', '.join(symbols) or 'the traded symbols'}")  # fmt: skip
     st.subheader("Trades")
+    trades = derived["trades"]
     if len(trades):
-        figures_row = tr.summary(trades, curve, trading.start_cash)
-        st.dataframe(pd.Series(figures_row, name="value").to_frame(), key="risk")
-        st.plotly_chart(figures.r_multiples_figure(trades), key="r_chart")
+        st.dataframe(pd.Series(derived["summary"], name="value").to_frame(), key="risk")
+        st.plotly_chart(derived["r_fig"], key="r_chart")
         st.dataframe(trades, key="trades")
     else:
         st.caption("no trade with a filled entry yet")

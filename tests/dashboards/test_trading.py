@@ -195,3 +195,25 @@ def test_a_corrupt_ledger_is_one_line(tmp_path: Path) -> None:
 
     assert isinstance(out, loaders.Missing)
     assert "cannot open the trading ledger" in out.message
+
+
+def test_a_refresh_folds_only_the_new_events_and_agrees_with_a_full_read(home: Path) -> None:
+    config = LedgerConfig.build(home)
+    first = loaders.load_trading(config, 10_000.0)
+    assert isinstance(first, tr.Trading)
+    ledger = open_ledger(config)
+    t = first.events[-1].at
+    ledger.append([fill_event(FillRecord("more", None, None, SYMBOL, "buy", 1.0, 0.2, 0.1,
+                                         False, t), t)])  # fmt: skip
+    ledger.close()
+
+    again = loaders.load_trading(config, 10_000.0, first)
+    assert isinstance(again, tr.Trading)
+    unchanged = loaders.load_trading(config, 10_000.0, again)
+    full = loaders.load_trading(config, 10_000.0)
+
+    assert isinstance(full, tr.Trading)
+    assert unchanged is again
+    assert len(first.events) + 1 == len(again.events) == len(full.events)
+    assert again.view.positions[SYMBOL] == full.view.positions[SYMBOL]
+    assert first.view.positions[SYMBOL] != full.view.positions[SYMBOL]  # the first is untouched
