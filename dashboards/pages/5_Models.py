@@ -49,6 +49,7 @@ st.dataframe(models.comparison(runs["champion"], runs["challenger"]), key="compa
 curves = {}
 for name, run in runs.items():
     equity = run.tables.get("equity") if run is not None else None
+    equity = figures.thin(equity, 2000) if equity is not None else None
     if equity is not None and "model_filtered" in equity.columns:
         curves[f"{name} (model filtered)"] = equity["model_filtered"].dropna()
         if "rules" in equity.columns and "rules" not in curves:
