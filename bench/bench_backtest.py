@@ -87,14 +87,19 @@ def _config(variant: str = "full") -> Any:
     from serving.engine.protections import ProtectionsConfig
     from serving.engine.risk import RiskConfig
 
-    # fixed 3R final target (no liquidity levels in this strategy), everything else default
+    # fixed 3R final target (no liquidity levels in this strategy), everything else default but
+    # the account hard stop: a random walk would halt it early and the bench would time a halt
     risk = RiskConfig(final_target="fixed", min_stop_costs=0.0)
     if variant == "full":
-        return BacktestConfig(risk=risk)
+        return BacktestConfig(risk=risk, protections=ProtectionsConfig(hard_stop=None))
     # "busy": no costs and no protections, so that the account survives the random walk and
     # trades as often as backtesting.py does (the per-bar work of the state machine is the same)
     off = ProtectionsConfig(
-        max_drawdown=None, daily_loss_limit=None, cooldown_losses=None, stoploss_guard_trades=None
+        max_drawdown=None,
+        daily_loss_limit=None,
+        cooldown_losses=None,
+        stoploss_guard_trades=None,
+        hard_stop=None,
     )
     free = ExecutionConfig(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0, slippage_range=0.0)
     return BacktestConfig(risk=risk, protections=off, execution=free)

@@ -7,7 +7,9 @@ the Monitoring page all read the same :class:`DriftSummary`.
 Each input column is compared with the normed Wasserstein distance (Evidently's
 ``wasserstein`` method: the distance divided by the reference's standard deviation); a column
 drifts when that distance reaches ``DriftConfig.column_threshold``. The share of drifted
-inputs is what the drift sensor compares with its threshold.
+inputs is what the drift sensor compares with its threshold; :func:`model_health` turns it into
+the model-health flag, whose type, reader and writer live in ``serving.health`` (the engine
+reads the flag without importing the dashboards).
 
 The default per-input threshold is 0.15, not Evidently's 0.1: a daily window holds a few hundred
 bars, and between two samples of one normal distribution (288 rows against 17,000) the normed
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from serving.health import HEALTH_FILE, ModelHealth, read_model_health, write_model_health
 
 INPUT_SEPARATOR = "__"  # Feast's full feature names: ``<view>__<feature>``
 KNOWN_AT_SUFFIX = "__known_at"
@@ -273,38 +277,6 @@ def summarize(
     )
 
 
-HEALTH_FILE = "model_health.json"
-
-
-@dataclass(frozen=True)
-class ModelHealth:
-    """The model-health flag: ``<app home>/monitoring/model_health.json`` (docs/dashboard.md).
-
-    Attributes:
-        status: ``ok`` or ``degraded`` (the share of drifted inputs reached the threshold).
-        action: What the engine's protections should do: ``none``, ``derisk`` or ``pause``.
-        reason: One line saying why, shown on the dashboard and in protection events.
-        share: Share of drifted inputs of the snapshot.
-        threshold: The sensor's threshold.
-        partition: The day of the drift snapshot (``YYYY-MM-DD``).
-        as_of: When the flag was written (ISO 8601 UTC).
-        drifted: The most drifted inputs (at most ten).
-    """
-
-    status: str
-    action: str
-    reason: str
-    share: float
-    threshold: float
-    partition: str
-    as_of: str
-    drifted: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the flag as JSON-ready values."""
-        return {**asdict(self), "drifted": list(self.drifted)}
-
-
 def model_health(
     summary: DriftSummary,
     threshold: float,
@@ -330,30 +302,6 @@ def model_health(
         as_of=pd.Timestamp(as_of).tz_convert("UTC").isoformat(),
         drifted=summary.drifted[:10],
     )
-
-
-def write_model_health(health: ModelHealth, path: Path) -> Path:
-    """Write the flag atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(health.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_model_health(path: Path) -> ModelHealth | None:
-    """Read the flag; ``None`` when it was never written.
-
-    Raises:
-        ValueError: The file is not a flag written by :func:`write_model_health`.
-    """
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        return ModelHealth(**{**data, "drifted": tuple(data.get("drifted", ()))})
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{path} is not a model-health flag: {exc}") from None
 
 
 def write_snapshot(snapshot: Any, summary: DriftSummary, folder: Path) -> dict[str, Path]:

@@ -18,7 +18,8 @@ the tests check them against the full ``compute_mtf`` and against what Feast ser
 :func:`feature_frame` is the batch path: the trading SMC columns come from ``SMCStream``
 chunk by chunk (:data:`CHUNK_BARS` bars at a time: the same rows as ``compute_smc``, in bounded
 memory, only the requested columns kept). :class:`FeatureRows` gives the same row for one
-closed bar at a time: ``SMCStream`` per bar, HTF candles aggregated as they complete, the HTF
+closed bar at a time: ``SMCStream`` per bar, HTF candles aggregated as they complete
+(:class:`HTFRows`, also the HTF side of :class:`features.online.ModelInputStream`), the HTF
 bias recomputed on the last rows it depends on, which ``features.mtf`` guarantees
 bit-identical to the full computation.
 """
@@ -218,6 +219,70 @@ def feature_frame(
     return pd.DataFrame(data, index=candles.index, columns=list(spec.columns), copy=False)
 
 
+class HTFRows:
+    """A higher timeframe's candles aggregated from closed trading bars, with their SMC rows.
+
+    A period closes on its last trading bar (or, after a gap, on the first bar of a later
+    period): its candle, the ``resample_candles`` candle of those bars, goes through an
+    ``SMCStream`` of the HTF, and ``[open..volume, SMC columns]`` joins the last ``keep`` rows
+    (:meth:`frame`).
+    """
+
+    def __init__(self, trading: Timeframe, htf: Timeframe, keep: int) -> None:
+        """Start with no history; keep the last ``keep`` closed HTF rows."""
+        self.trading = trading
+        self.htf = htf
+        self.stream = SMCStream(SMCConfig.for_timeframe(htf))
+        self.columns: tuple[str, ...] = (*OHLCV, *self.stream.columns)
+        self._tail: deque[tuple[int, np.ndarray]] = deque(maxlen=keep)
+        self._origin = grid_origin_ns(htf)
+        self._period = -1
+        self._agg = np.zeros(len(OHLCV))
+        self._frame: pd.DataFrame | None = None
+
+    def _close_period(self) -> None:
+        start = int(self._period * self.htf.ns + self._origin)
+        smc_row = self.stream.update_array(start, self._agg.copy())
+        self._tail.append((start, np.concatenate([self._agg, smc_row])))
+        self._period = -1
+        self._frame = None
+
+    def update(self, ts_ns: int, ohlcv: np.ndarray) -> bool:
+        """Aggregate one closed trading bar; return whether an HTF candle closed."""
+        closed = False
+        period = (ts_ns - self._origin) // self.htf.ns
+        if self._period >= 0 and period != self._period:
+            self._close_period()  # a gap: the previous period ended without its last bar
+            closed = True
+        if self._period < 0:
+            self._period = period
+            self._agg[:] = ohlcv
+        else:
+            self._agg[1] = max(self._agg[1], ohlcv[1])
+            self._agg[2] = min(self._agg[2], ohlcv[2])
+            self._agg[3] = ohlcv[3]
+            self._agg[4] += ohlcv[4]
+        end = (period + 1) * self.htf.ns + self._origin
+        if ts_ns + self.trading.ns >= end:
+            self._close_period()
+            closed = True
+        return closed
+
+    def frame(self) -> pd.DataFrame:
+        """Return the kept HTF rows (UTC open-time index; float64, "not yet known": NaN)."""
+        if self._frame is None:
+            index = pd.DatetimeIndex(
+                np.array([t for t, _ in self._tail], dtype="datetime64[ns]"), name=INDEX_NAME
+            ).tz_localize("UTC")
+            values = (
+                np.vstack([r for _, r in self._tail])
+                if self._tail
+                else np.empty((0, len(self.columns)))
+            )
+            self._frame = pd.DataFrame(values, index=index, columns=list(self.columns))
+        return self._frame
+
+
 class FeatureRows:
     """The rows of :func:`feature_frame` one closed bar at a time, equal to the batch rows."""
 
@@ -229,59 +294,22 @@ class FeatureRows:
         position.update({c: len(OHLCV) + j for j, c in enumerate(self._base.columns)})
         self._take = np.array([position[c] for c in spec.bar_columns], dtype=np.int64)
         self._n = 0
-        self._htf: SMCStream | None = None
+        self._htf: HTFRows | None = None
         self._htf_row = np.full(len(spec.htf_columns), np.nan)
-        self._period = -1
-        self._agg = np.zeros(len(OHLCV))
         if spec.htf is not None and spec.htf_columns:
-            self._htf = SMCStream(spec.htf_smc)
-            self._htf_cols = (*OHLCV, *self._htf.columns)
-            self._tail: deque[tuple[int, np.ndarray]] = deque(maxlen=spec.htf_lookback)
-            self._origin = grid_origin_ns(spec.htf)
+            self._htf = HTFRows(spec.trading, spec.htf, spec.htf_lookback)
 
     @property
     def bars_seen(self) -> int:
         """Bars processed so far."""
         return self._n
 
-    def _close_period(self) -> None:
-        assert self._htf is not None
-        assert self.spec.htf is not None
-        start = int(self._period * self.spec.htf.ns + self._origin)
-        smc_row = self._htf.update_array(start, self._agg.copy())
-        self._tail.append((start, np.concatenate([self._agg, smc_row])))
-        index = pd.DatetimeIndex(
-            np.array([t for t, _ in self._tail], dtype="datetime64[ns]"), name=INDEX_NAME
-        ).tz_localize("UTC")
-        frame = pd.DataFrame(
-            np.vstack([r for _, r in self._tail]), index=index, columns=list(self._htf_cols)
-        )
-        self._htf_row = htf_values(frame, self.spec)[-1]
-        self._period = -1
-
-    def _aggregate(self, ts_ns: int, ohlcv: np.ndarray) -> None:
-        assert self.spec.htf is not None
-        period = (ts_ns - self._origin) // self.spec.htf.ns
-        if self._period >= 0 and period != self._period:
-            self._close_period()  # a gap: the previous period ended without its last bar
-        if self._period < 0:
-            self._period = period
-            self._agg[:] = ohlcv
-        else:
-            self._agg[1] = max(self._agg[1], ohlcv[1])
-            self._agg[2] = min(self._agg[2], ohlcv[2])
-            self._agg[3] = ohlcv[3]
-            self._agg[4] += ohlcv[4]
-        end = (period + 1) * self.spec.htf.ns + self._origin
-        if ts_ns + self.spec.trading.ns >= end:
-            self._close_period()
-
     def update(self, ts_ns: int, ohlcv: np.ndarray) -> np.ndarray:
         """Advance by one closed bar (UTC open time in ns, ``[o, h, l, c, v]``); return its row."""
         values = np.asarray(ohlcv, dtype=np.float64)
         base = self._base.update_array(int(ts_ns), values)
-        if self._htf is not None:
-            self._aggregate(int(ts_ns), values)
+        if self._htf is not None and self._htf.update(int(ts_ns), values):
+            self._htf_row = htf_values(self._htf.frame(), self.spec)[-1]
         self._n += 1
         own = np.concatenate([values, base])[self._take]
         return np.concatenate([own, self._htf_row])

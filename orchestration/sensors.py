@@ -1,7 +1,7 @@
 """The drift sensor: retrain when the model inputs drift, and flag the model's health.
 
 On each new ``drift_snapshot`` materialization it writes the model-health flag
-(``<app home>/monitoring/model_health.json``, see ``dashboards.drift.ModelHealth`` and
+(``<app home>/monitoring/model_health.json``, see ``serving.health.ModelHealth`` and
 docs/dashboard.md) and, when the share of drifted inputs reaches the threshold, requests the
 retraining job by name. The job belongs to the training pipeline: when no job of that name is
 defined the sensor still writes the flag and skips with the reason.
@@ -44,7 +44,8 @@ def build_drift_sensor(
         partition_key: The partition of the retraining job to request (the model's symbol set
             and timeframe).
     """
-    from dashboards.drift import HEALTH_FILE, DriftSummary, model_health, write_model_health
+    from dashboards.drift import DriftSummary, model_health
+    from serving.health import HEALTH_FILE, write_model_health
 
     has_job = job_name in defined_jobs
     flag = home / "monitoring" / HEALTH_FILE

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from features.candles.schema import Timeframe
+    from serving.ledger.config import LedgerConfig
 
 # Telemetry switches of every component (STACK.md); applied before any of them is imported.
 OFFLINE_ENV: dict[str, str] = {
@@ -122,6 +123,11 @@ class Settings(BaseSettings):
 
     # the model registry (docs/models.md): SQLite under the app home when unset
     mlflow_uri: SecretStr | None = None
+
+    # trading (docs/trading.md): the ledger (SQLite under the app home when unset) and the key
+    # that encrypts exchange credentials (a 0600 file under the app home when unset)
+    ledger_dsn: SecretStr | None = None
+    credentials_key: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -259,6 +265,13 @@ class Settings(BaseSettings):
             return _need_dsn(value, "SMARTMARKET_ONLINE_STORE=postgres")
         return value
 
+    @field_validator("ledger_dsn", mode="after")
+    @classmethod
+    def _valid_ledger_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return _need_dsn(value, "SMARTMARKET_LEDGER_DSN")
+
     @field_validator("mlflow_uri", mode="after")
     @classmethod
     def _valid_mlflow_uri(cls, value: SecretStr | None) -> SecretStr | None:
@@ -321,6 +334,18 @@ class Settings(BaseSettings):
     def dagster_home(self) -> Path:
         """``DAGSTER_HOME`` for this app home."""
         return self.home_dir / "dagster"
+
+
+def ledger_config(settings: Settings) -> LedgerConfig:
+    """Return the trading ledger's settings: PostgreSQL at the DSN when set, else SQLite.
+
+    ``SMARTMARKET_LEDGER_DSN`` unset gives ``<home>/ledger/ledger.sqlite``; the service and
+    the trading loop both open the ledger this returns.
+    """
+    from serving.ledger.config import LedgerConfig
+
+    dsn = settings.ledger_dsn.get_secret_value() if settings.ledger_dsn else None
+    return LedgerConfig.build(settings.home_dir, dsn)
 
 
 def _need_dsn(value: SecretStr | None, why: str) -> SecretStr:
@@ -390,7 +415,8 @@ def connection_problems(
 
     Args:
         settings: Validated settings.
-        needs: ``"candles"`` (the candle store) and/or ``"online_store"`` (Feast's online store).
+        needs: ``"candles"`` (the candle store), ``"online_store"`` (Feast's online store)
+            and/or ``"ledger"`` (the trading ledger on PostgreSQL).
         timeout_s: Connect timeout per server.
 
     Returns:
@@ -415,6 +441,10 @@ def connection_problems(
             problem = postgres_problem(settings.feast_pg_dsn.get_secret_value(), timeout_s)
             if problem:
                 problems.append(f"SMARTMARKET_FEAST_PG_DSN: {problem}")
+    if "ledger" in needs and settings.ledger_dsn is not None:
+        problem = postgres_problem(settings.ledger_dsn.get_secret_value(), timeout_s)
+        if problem:
+            problems.append(f"SMARTMARKET_LEDGER_DSN: {problem}")
     return problems
 
 

@@ -81,8 +81,13 @@ def input_columns(frame: pd.DataFrame) -> list[str]:
 
     Key and label columns (no spec) and price / time columns are left out.
     """
+    return input_names(list(frame.columns))
+
+
+def input_names(names: Sequence[Any]) -> list[str]:
+    """Return the names that are model inputs, in order (see :func:`input_columns`)."""
     out = []
-    for name in frame.columns:
+    for name in names:
         try:
             spec = column_spec(str(name))
         except KeyError:
@@ -238,12 +243,36 @@ class Preprocessor:
         """Return ``frame``'s inputs as a float32 matrix (rows, :attr:`output_names`)."""
         self._require_fitted()
         self._missing(frame)
+        values = np.empty((len(frame), len(self._plans)))
+        for k, p in enumerate(self._plans):
+            values[:, k] = column_values(frame, p.name)
+        return self.transform_values(values)
+
+    def transform_values(self, values: np.ndarray) -> np.ndarray:
+        """Return the float32 outputs of input values ``(rows, len(columns))``, ``columns`` order.
+
+        ``values`` are float64 with "not yet known" as NaN (:func:`column_values` of each
+        column, e.g. a streamed model input vector); :meth:`transform` is this on a frame.
+
+        Raises:
+            ValueError: Wrong shape, or an infinite value (naming its column).
+        """
+        self._require_fitted()
+        x_all = np.asarray(values, dtype=np.float64)
+        if x_all.ndim != 2 or x_all.shape[1] != len(self._plans):
+            raise ValueError(
+                f"Preprocessor.transform_values: expected (rows, {len(self._plans)}) values, "
+                f"got {x_all.shape}"
+            )
+        infinite = np.isinf(x_all).any(axis=0)
+        if infinite.any():
+            raise ValueError(f"column {self.columns[int(np.argmax(infinite))]!r} is infinite")
         encoding, clip = self.config.codes, self.config.clip
         widths = [len(p.outputs(encoding)) for p in self._plans]
-        out = np.zeros((len(frame), sum(widths)), dtype=np.float32)
+        out = np.zeros((x_all.shape[0], sum(widths)), dtype=np.float32)
         j = 0
-        for p, width in zip(self._plans, widths, strict=True):
-            x = column_values(frame, p.name)
+        for col, (p, width) in enumerate(zip(self._plans, widths, strict=True)):
+            x = x_all[:, col]
             nan = np.isnan(x)
             if p.codes:
                 index = np.full(x.shape, -1, dtype=np.int64)

@@ -32,6 +32,7 @@ from orchestration.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from training.evaluate import Evaluation
+    from training.leak_audit import FeaturesOf
     from training.pipeline import Market, TrainConfig, TrainingResult
     from training.promotion import Decision, PromotionConfig
     from training.registry import LoggedModel, RegistryConfig
@@ -213,14 +214,21 @@ def train_register(
     promotion: "PromotionConfig",
     out_dir: Path,
     *,
+    features_of: "FeaturesOf",
     random_seeds: int = 20,
     source: str = "",
     progress: Progress = lambda _: None,
 ) -> TrainingOutcome:
-    """Train and evaluate walk-forward, register the challenger, run the gate, record it all."""
+    """Train and evaluate walk-forward, register the challenger, run the gate, record it all.
+
+    An out-of-sample AUC above :data:`LEAK_AUC` runs the look-ahead audit of the labels and
+    features (``training.leak_audit``, with ``features_of`` the run's feature path) before the
+    gate; a finding refuses the promotion.
+    """
     from training.evaluate import evaluate
+    from training.leak_audit import audit_inputs
     from training.pipeline import train_and_evaluate
-    from training.promotion import decide
+    from training.promotion import Decision, decide
     from training.registry import (
         CHAMPION,
         evidence_of,
@@ -243,6 +251,14 @@ def train_register(
     decision = decide(
         challenger, rules, None if champion is None else evidence_of(champion), promotion
     )
+    auc = _auc(y, p) if len(y) else float("nan")
+    audit = None
+    if math.isfinite(auc) and auc > LEAK_AUC:
+        progress(f"OOS AUC {auc:.3f} > {LEAK_AUC}: look-ahead audit of the labels and features")
+        audit = audit_inputs(markets, result.columns, features_of, config.meta)
+        progress(audit.summary())
+        if not audit.clean:
+            decision = Decision(False, f"not promoted: {audit.summary()}")
     assert result.bundle is not None
     from training.bundle import load_bundle
 
@@ -256,7 +272,7 @@ def train_register(
         experiment=experiment_name(symbols, timeframe.label),
         params=config.describe(),
         metrics={
-            "oos_auc": _auc(y, p),
+            "oos_auc": auc,
             **{
                 f"{v}_{k}": float(evaluation.summary.loc[v, k])
                 for v in evaluation.summary.index
@@ -290,7 +306,7 @@ def train_register(
         "source": source,
         "intents": len(result.intents),
         "folds": len(result.folds),
-        "oos_auc": _finite(_auc(y, p)),
+        "oos_auc": _finite(auc),
         "summary": {
             str(v): {str(k): _finite(float(summary.loc[v, k])) for k in summary.columns}
             for v in summary.index
@@ -301,6 +317,7 @@ def train_register(
         "tracking_uri": registry.tracking_uri,
         "promoted": decision.promote,
         "reason": decision.reason,
+        "leak_audit": None if audit is None else audit.as_dict(),
         "champion_before": before,
         "champion_after": after,
         "bundle": str(result.bundle),
@@ -358,6 +375,17 @@ def store_features(
     return out
 
 
+def features_path(trading: Timeframe, timeframes: Sequence[str]) -> "FeaturesOf":
+    """The feature path the stored features came from, as the look-ahead audit calls it."""
+
+    def features_of(symbol: str, candles: pd.DataFrame) -> pd.DataFrame:
+        from features.model_inputs import model_input_frame
+
+        return model_input_frame(candles, trading, timeframes)
+
+    return features_of
+
+
 def _check(name: str, passed: bool, metadata: dict[str, Any]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=name,
@@ -383,17 +411,29 @@ def check_results(outcome: TrainingOutcome, metric: str) -> list[dg.AssetCheckRe
     leak = leakage(outcome.result)
     y, p = pooled(outcome.result)
     auc = _auc(y, p) if len(y) else float("nan")
+    audit = outcome.record.get("leak_audit")
     suspicious = math.isfinite(auc) and auc > LEAK_AUC
-    why = (
-        f"pooled OOS AUC {auc:.3f} > {LEAK_AUC}: more likely a leak than skill; run the "
-        "look-ahead audit on the labels and features before promoting anything"
-        if suspicious
-        else ("a fold's training label reaches its test window" if not leak["clean"] else "ok")
-    )
+    audited_clean = audit is not None and audit["clean"]
+    if not leak["clean"]:
+        why = "a fold's training label reaches its test window"
+    elif suspicious and not audited_clean:
+        why = (
+            f"pooled OOS AUC {auc:.3f} > {LEAK_AUC}: the look-ahead audit of labels and features "
+            + ("found a leak" if audit is not None else "did not run")
+        )
+    elif suspicious:
+        why = f"pooled OOS AUC {auc:.3f} > {LEAK_AUC}, and the look-ahead audit is clean"
+    else:
+        why = "ok"
     no_leak = _check(
         NO_LEAKAGE,
-        leak["clean"] and not suspicious,
-        {"oos_auc": _finite(auc), "verdict": why, "folds": dg.MetadataValue.json(leak["folds"])},
+        leak["clean"] and (not suspicious or audited_clean),
+        {
+            "oos_auc": _finite(auc),
+            "verdict": why,
+            "folds": dg.MetadataValue.json(leak["folds"]),
+            "look_ahead_audit": dg.MetadataValue.json(audit or {"ran": False}),
+        },
     )
     brier = brier_score(y, p) if len(y) else float("nan")
     ece = expected_calibration_error(y, p) if len(y) else float("nan")
@@ -480,6 +520,7 @@ def build_training_model_asset(settings: Settings) -> dg.AssetsDefinition:
             registry,
             PromotionConfig(metric=metric),
             out,
+            features_of=features_path(trading, settings.timeframes),
             random_seeds=config.random_seeds,
             source=f"{settings.store} candle store, Feast {feature_store.offline_store} store",
             progress=context.log.info,

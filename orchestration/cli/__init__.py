@@ -11,7 +11,16 @@ import sys
 
 import typer
 
-from orchestration.cli import backtest, dashboard, data, models, pipeline, serve, services
+from orchestration.cli import (
+    backtest,
+    credentials,
+    dashboard,
+    data,
+    models,
+    pipeline,
+    serve,
+    services,
+)
 from orchestration.cli.ui import err_console
 from orchestration.settings import apply_offline_env
 
@@ -21,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     help="SmartMarketOOPS: ML trading on Smart Money Concepts.",
 )
-for area in (pipeline, data, backtest, models, services, serve, dashboard):
+for area in (pipeline, data, backtest, models, services, serve, dashboard, credentials):
     app.add_typer(area.app)
 
 

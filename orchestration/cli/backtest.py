@@ -104,8 +104,8 @@ def _model_backtest(
     import pandas as pd
 
     from features.candles.schema import Timeframe
+    from features.model_inputs import model_input_frame
     from orchestration.cli.context import load_settings
-    from orchestration.cli.models import file_features
     from serving.backtest.config_file import load_config
     from serving.backtest.data import load_candles
     from serving.backtest.main import backtest_frame
@@ -127,7 +127,7 @@ def _model_backtest(
             f"{meta.train_start} .. {meta.train_end}: test it on data after {train_end}"
         )
     _progress(f"features of {len(frame):,} bars")
-    features = file_features(frame, tf, load_settings(home=home).timeframes)
+    features = model_input_frame(frame, tf, load_settings(home=home).timeframes)
     check_fingerprint(meta, input_columns(features))
     features.insert(0, "symbol", symbol)
     p = bundle.predict_frame(features, np.arange(len(features)), tf.ns)

@@ -2,15 +2,15 @@
 
 ``train`` runs the same edge as the ``trained_model`` asset
 (``orchestration.assets.training.train_register``) on candle files (features computed by the
-feature path that fills Feast) or on the stored candles (features from Feast's point-in-time
-retrieval). The registry is SQLite under the app home unless SMARTMARKET_MLFLOW_URI names a
-tracking server or database. Training, MLflow and Feast are imported inside the commands.
+feature path that fills Feast: ``features.model_inputs.model_input_frame``) or on the stored
+candles (features from Feast's point-in-time retrieval). The registry is SQLite under the app
+home unless SMARTMARKET_MLFLOW_URI names a tracking server or database. Training, MLflow and
+Feast are imported inside the commands.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,45 +52,6 @@ def frame_table(frame: pd.DataFrame, title: str, index: bool = False) -> Table:
     return table
 
 
-def file_features(
-    candles: pd.DataFrame, trading: Timeframe, timeframes: Sequence[str]
-) -> pd.DataFrame:
-    """Model inputs of every bar of ``candles``, named as Feast serves them (``<view>__<col>``).
-
-    The feature path that fills the offline tables: SMC of each timeframe resampled from the
-    trading candles, MTF on the trading timeframe; rows keyed by their close
-    (``event_timestamp``).
-    """
-    from features.candles.resample import resample_all
-    from features.candles.schema import Timeframe
-    from features.feature_repo import feature_set
-    from features.layout import view_name
-    from features.mtf import MTFConfig
-    from features.pipeline import mtf_range
-    from features.smc import SMCConfig, compute_smc
-
-    features = feature_set(list(timeframes), trading.label)
-    higher = [tf for tf in features.timeframes if Timeframe.parse(tf) != trading]
-    frames = {trading.label: candles, **resample_all(candles, trading, higher)}
-    joined = {
-        tf: frame.join(compute_smc(frame, SMCConfig.for_timeframe(tf)))
-        for tf, frame in frames.items()
-    }
-    start, end = candles.index[0], candles.index[-1] + trading.delta
-    mtf = mtf_range(joined, trading, start, end, MTFConfig())
-    model = set(features.model_columns)
-    smc = joined[trading.label]
-    smc_view, mtf_view = view_name("smc", trading), view_name("mtf", trading)
-    columns: dict[str, Any] = {"event_timestamp": candles.index + trading.delta}
-    for col in features.smc_columns(trading):
-        if col in model:
-            columns[f"{smc_view}__{col}"] = smc[col].to_numpy()
-    mtf = mtf.reindex(candles.index)
-    for col in features.mtf_columns:
-        columns[f"{mtf_view}__{col}"] = mtf[col].to_numpy()
-    return pd.DataFrame(columns)
-
-
 def _window(candles: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
     if start:
         candles = candles[candles.index >= pd.Timestamp(start, tz="UTC")]
@@ -126,6 +87,7 @@ def _load_markets(
     from training.pipeline import prepare_market
 
     if candles:
+        from features.model_inputs import model_input_frame
         from serving.backtest.data import load_candles
 
         if len(candles) != len(symbols):
@@ -138,7 +100,7 @@ def _load_markets(
             _progress(f"reading {path} ({symbol})")
             frames[symbol] = _window(load_candles(path, symbol, trading).candles, start, end)
             _progress(f"features of {len(frames[symbol]):,} {trading} bars of {symbol}")
-            features[symbol] = file_features(frames[symbol], trading, settings.timeframes)
+            features[symbol] = model_input_frame(frames[symbol], trading, settings.timeframes)
         source = "candle files: " + ", ".join(str(p) for p in candles)
     else:
         from orchestration.assets.training import store_features
@@ -193,6 +155,7 @@ def train(
     """Train the meta-label model walk-forward, compare it out of sample, register it, gate it."""
     from features.candles.schema import Timeframe
     from orchestration.assets.training import (
+        features_path,
         models_dir,
         registry_config,
         train_config,
@@ -214,6 +177,7 @@ def train(
         registry,
         PromotionConfig(),
         models_dir(settings) / "cli" / stamp,
+        features_of=features_path(trading, settings.timeframes),
         random_seeds=random_seeds,
         source=source,
         progress=_progress,

@@ -127,17 +127,21 @@ def warm() -> None:
 @app.command("config")
 @user_errors
 def show_config() -> None:
-    """Print the effective settings (secrets masked) and check the servers they name.
+    """Print the settings (secrets masked) and the venues with credentials; check servers.
 
     Bad settings and servers that do not answer are reported as one line each; exit code 2
     when there is any.
     """
+    from orchestration.cli.credentials import config_lines
     from orchestration.settings import SettingsError, connection_problems
 
     settings = load_settings()
     for key, value in settings.model_dump().items():
         console.print(f"SMARTMARKET_{key.upper()}={value}", highlight=False)
-    problems = connection_problems(settings, needs=("candles", "online_store"))
+    lines, problems = config_lines(settings)
+    for line in lines:
+        console.print(line, highlight=False)
+    problems += connection_problems(settings, needs=("candles", "online_store", "ledger"))
     if problems:
         raise SettingsError("; ".join(problems))
 

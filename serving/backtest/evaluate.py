@@ -16,8 +16,8 @@ from serving.engine.metrics import curve_metrics, monthly_returns, trade_metrics
 from serving.engine.walkforward import WalkForwardResult, walk_forward
 
 HEADLINE = (
-    "total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
-    "profit_factor", "expectancy_r", "n_trades", "exposure", "fees_paid",
+    "total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "bars_halted",
+    "win_rate", "profit_factor", "expectancy_r", "n_trades", "exposure", "fees_paid",
     "buy_and_hold_return", "buy_and_hold_sharpe", "random_entry_percentile",
 )  # fmt: skip
 
@@ -60,6 +60,8 @@ def evaluate(
     m["n_orders"] = len(result.logs.orders)
     m["n_fills"] = len(result.logs.fills)
     m["protections_fired"] = len(result.logs.events)
+    m["hard_stop"] = cfg.protections.hard_stop
+    m.update(result.hard_stop)
     fee = cfg.execution.taker_fee
     bh_equity, bh = buy_and_hold(prepared.bars, prepared.timeframe.ns, initial, fee)
     m["buy_and_hold_return"] = bh["total_return"]

@@ -242,6 +242,21 @@ def _zone_shapes(zones: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> lis
     return shapes
 
 
+def _hard_stop_line(m: dict[str, Any]) -> str:
+    """Say whether the account hard stop fired, when, at what drawdown, and for how long."""
+    limit = m.get("hard_stop")
+    if limit is None:
+        return "off"
+    at = m.get("hard_stop_at")
+    if at is None:
+        return f"{limit * 100:g}% of the equity's peak: not hit"
+    return html.escape(
+        f"{limit * 100:g}% of the equity's peak: hit at {at} (drawdown "
+        f"{m.get('hard_stop_drawdown', math.nan):.1%}); every position closed and no entry for "
+        f"the remaining {m.get('bars_halted', 0):,} bars (a backtest has nobody to re-arm it)"
+    )
+
+
 def render_html(
     result: BacktestResult,
     evaluation: Evaluation,
@@ -258,6 +273,7 @@ def render_html(
     event_rows = "".join(
         f"<li>{e.at:%Y-%m-%d %H:%M}: {html.escape(str(e.reason))}</li>" for e in events.itertuples()
     )
+    hard = _hard_stop_line(m)
     parts = []
     for k, fig in enumerate(_figures(result, evaluation, candles, zones)):
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if k == 0 else False))
@@ -280,6 +296,7 @@ def render_html(
 th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head>
 <body><h1>{title}</h1><p>{m.get("start")} .. {m.get("end")}, {m.get("bars"):,} bars</p>
 <table>{rows}</table>
+<h3>Account hard stop</h3><p>{hard}</p>
 <h3>Entry intents refused</h3><ul>{blocked or "<li>none</li>"}</ul>
 <h3>Protections fired ({m.get("protections_fired", 0)}; first 30)</h3>
 <ul>{event_rows or "<li>none</li>"}</ul>

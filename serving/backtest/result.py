@@ -65,6 +65,11 @@ class BacktestResult:
         return records.blocked_counts(self.acct)
 
     @property
+    def hard_stop(self) -> dict[str, object]:
+        """When the account hard stop fired (None: never), its drawdown, the bars halted."""
+        return records.hard_stop(self.acct)
+
+    @property
     def fees_paid(self) -> float:
         """Fees paid over the run."""
         return records.account_totals(self.acct)["fees_paid"]

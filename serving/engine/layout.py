@@ -77,15 +77,21 @@ A_N_EVENTS = 26
 A_LAST_TS = 27  # open time of the last bar processed
 A_LAST_CLOSE = 28
 A_EXTERNAL = 29  # notional held in other symbols (set by a multi-symbol runner; 0 here)
-A_BLOCKED = 30  # first of N_REASONS counters of blocked entries, by reason
-N_REASONS = 16
+A_HARD_PEAK = 30  # equity high-water mark of the account hard stop (reset only by re-arming)
+A_HARD_HALTED = 31  # 1: the hard stop fired and is not re-armed (every trade closed, no entry)
+A_HARD_AT = 32  # close time of the bar the hard stop last fired at (ns; 0: never)
+A_HARD_DD = 33  # drawdown that fired it
+A_HARD_BARS = 34  # bars closed with the hard stop in force (the firing bar included)
+A_DERISK = 35  # 1 - the model-health risk multiplier (0: healthy; 1: new entries paused)
+A_BLOCKED = 36  # first of N_REASONS counters of blocked entries, by reason
+N_REASONS = 20
 HIST_CAP = 256
 GUARD_CAP = 64
 A_HIST = A_BLOCKED + N_REASONS  # ring of the last closed trades' R multiples (Kelly)
 A_GUARD = A_HIST + HIST_CAP  # ring of the last losing stop-out times (stop-loss guard)
 NA = A_GUARD + GUARD_CAP
 
-# -- reasons an entry was blocked; halts carry one of the first four -------------------------------
+# -- reasons an entry was blocked; timed halts carry one of the first four -------------------------
 R_NONE = 0
 R_HALT_DRAWDOWN = 1
 R_HALT_DAILY_LOSS = 2
@@ -101,6 +107,8 @@ R_EXPOSURE = 11
 R_NO_EQUITY = 12
 R_REJECTED = 13  # the exchange refused the entry order
 R_MODEL = 14  # the model sized the entry to zero (a model-filtered strategy)
+R_HARD_STOP = 15  # the account hard stop fired and nobody re-armed it
+R_HEALTH = 16  # the model-health flag pauses new entries
 REASONS: tuple[str, ...] = (
     "none",
     "halted: max drawdown",
@@ -117,6 +125,8 @@ REASONS: tuple[str, ...] = (
     "no equity",
     "rejected by the exchange",
     "declined by the model",
+    "halted: account hard stop",
+    "paused: model health",
 )
 
 # -- trade slot: the engine's view -----------------------------------------------------------------
@@ -246,8 +256,8 @@ TRADE_FIELDS: tuple[str, ...] = (
 
 # -- protection event row --------------------------------------------------------------------------
 E_TS = 0  # close time of the bar that triggered it
-E_CODE = 1  # R_HALT_*
-E_UNTIL = 2  # entries halted until this time
+E_CODE = 1  # R_HALT_* or R_HARD_STOP
+E_UNTIL = 2  # entries halted until this time (NaN: until re-armed, the hard stop)
 E_VALUE = 3  # the measured value (drawdown, loss, count)
 E_LIMIT = 4  # the configured limit it reached
 NE = 5
@@ -255,4 +265,4 @@ EVENT_FIELDS: tuple[str, ...] = ("ts", "code", "until", "value", "limit")
 
 MAX_FILLS_PER_BAR = 5 * MAX_SLOTS
 MAX_REQUESTS_PER_BAR = MAX_SLOTS + 1
-MAX_EVENTS_PER_BAR = 4
+MAX_EVENTS_PER_BAR = 5

@@ -6,8 +6,9 @@ A bar goes through four steps, each one compiled function:
    bracket orders against the bar's prices;
 2. ``portfolio.apply_fills``: the engine books those fills;
 3. :func:`on_close`: at the bar's close the engine marks the account, pays funding, checks the
-   protections, manages open trades (exit, breakeven, trailing, timeouts) and turns the
-   strategy's entry intent into a sized bracket through the risk manager; it returns requests;
+   protections, manages open trades (exit, breakeven, trailing, timeouts; or, once the account
+   hard stop fired, cancels and closes them all) and turns the strategy's entry intent into a
+   sized bracket through the risk manager; it returns requests;
 4. ``execution.accept``: the exchange takes the requests, matchable from the next bar.
 
 :func:`run` is the fast path: the four steps in one numba loop over arrays. The bar-by-bar
@@ -133,6 +134,27 @@ def _manage(
 
 
 @njit(cache=True, **NO_REFCOUNT)
+def _liquidate(
+    trades: np.ndarray, acct: np.ndarray, ts_close: float, requests: np.ndarray, nr: int
+) -> int:
+    """Cancel every working entry and close every open position at market (the hard stop).
+
+    Run at each close while the hard stop is in force, so a close the exchange refused is
+    requested again at the next bar; a slot already closing is left to its close.
+    """
+    for k in range(trades.shape[0]):
+        t = trades[k]
+        state = t[L.T_STATE]
+        if state == L.STATE_PENDING:
+            nr = _request(requests, nr, acct, ts_close, t, k, L.ACT_CANCEL)
+            t[L.T_STATE] = L.STATE_FREE
+        elif state == L.STATE_OPEN:
+            t[L.T_STATE] = L.STATE_CLOSING
+            nr = _request(requests, nr, acct, ts_close, t, k, L.ACT_CLOSE)
+    return nr
+
+
+@njit(cache=True, **NO_REFCOUNT)
 def _enter(
     acct: np.ndarray,
     trades: np.ndarray,
@@ -197,9 +219,12 @@ def on_close(
     update_volatility(acct, sig[L.SIG_ATR], c, p)
     protections.check(acct, ts_close, events, p)
     nr = 0
-    for k in range(trades.shape[0]):
-        if trades[k, L.T_STATE] != L.STATE_FREE:
-            nr = _manage(trades[k], k, c, ts_close, sig, acct, p, requests, nr)
+    if protections.hard_stop(acct, ts_close, events, p):
+        nr = _liquidate(trades, acct, ts_close, requests, nr)
+    else:
+        for k in range(trades.shape[0]):
+            if trades[k, L.T_STATE] != L.STATE_FREE:
+                nr = _manage(trades[k], k, c, ts_close, sig, acct, p, requests, nr)
     d = sig[L.SIG_ENTRY]
     if d != 0.0:
         nr = _enter(acct, trades, d, c, ts_close, sig, p, requests, nr)

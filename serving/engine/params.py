@@ -61,7 +61,8 @@ P_INITIAL_CASH = 46
 P_TF_NS = 47
 P_BREAKEVEN_OFFSET_R = 48  # breakeven stop sits this many R beyond the entry (covers fees)
 P_MIN_STOP_COSTS = 49  # a stop is at least this many times the estimated round-trip costs away
-NP = 50
+P_HARD_STOP = 50  # account hard stop: drawdown fraction that closes everything and halts; 0: off
+NP = 51
 
 HARD_RISK_CAP = 0.02
 """No configuration may risk more than 2% of equity on one trade."""

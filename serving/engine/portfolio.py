@@ -22,6 +22,7 @@ def new_account(initial_cash: float) -> np.ndarray:
     acct[L.A_CASH] = initial_cash
     acct[L.A_EQUITY] = initial_cash
     acct[L.A_PEAK] = initial_cash
+    acct[L.A_HARD_PEAK] = initial_cash
     acct[L.A_PREV_EQUITY] = initial_cash
     acct[L.A_DAY_START] = initial_cash
     acct[L.A_DAY] = -1.0

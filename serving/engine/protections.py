@@ -12,6 +12,14 @@ Evaluated at every bar's close on the marked equity (open losses included):
 
 Open positions keep their stops and targets during a halt. Each trigger writes an event row
 (time, reason, until, measured value, limit); :func:`describe_event` turns it into a sentence.
+
+The **account hard stop** is not a pause: when the marked equity falls ``hard_stop`` below its
+high-water mark (its own, which the drawdown protection's restarts do not touch), the engine
+cancels every working entry, closes every open position at market through the normal exit path
+(fees and slippage as any exit) and refuses every new entry until a person re-arms it
+(``Stepper.rearm``, which restarts the high-water mark at the current equity). A backtest has
+nobody to re-arm it: it stays halted to the end. It fires once per arming, logged with the
+drawdown that fired it (``until`` is NaN: no end time).
 """
 
 from __future__ import annotations
@@ -32,8 +40,13 @@ DAY_NS = 86_400 * 1_000_000_000
 
 @dataclass(frozen=True)
 class ProtectionsConfig:
-    """Circuit-breaker limits; ``None`` switches one off."""
+    """Circuit-breaker limits; ``None`` switches one off.
 
+    ``hard_stop`` (default 0.20) is the account hard stop's drawdown, below the equity's
+    high-water mark, that closes everything and halts until re-armed (``None``: off).
+    """
+
+    hard_stop: float | None = 0.20
     max_drawdown: float | None = 0.25
     drawdown_halt: str = "7d"
     daily_loss_limit: float | None = 0.05
@@ -45,6 +58,8 @@ class ProtectionsConfig:
 
     def __post_init__(self) -> None:
         owner = "ProtectionsConfig"
+        if self.hard_stop is not None:
+            in_range(owner, "hard_stop", self.hard_stop, 0.0, 1.0, lo_open=True, hi_open=True)
         if self.max_drawdown is not None:
             in_range(owner, "max_drawdown", self.max_drawdown, 0.0, 1.0, lo_open=True, hi_open=True)
         if self.daily_loss_limit is not None:
@@ -67,6 +82,7 @@ class ProtectionsConfig:
     def fill(self, vector: np.ndarray) -> None:
         """Write this config's values into the engine parameter vector."""
         owner = "ProtectionsConfig"
+        vector[P.P_HARD_STOP] = self.hard_stop or 0.0
         vector[P.P_MAX_DRAWDOWN] = self.max_drawdown or 0.0
         vector[P.P_DRAWDOWN_HALT_NS] = duration_ns(owner, "drawdown_halt", self.drawdown_halt)
         vector[P.P_DAILY_LOSS] = self.daily_loss_limit or 0.0
@@ -153,18 +169,70 @@ def check(acct: np.ndarray, ts_close: float, events: np.ndarray, p: np.ndarray) 
 
 
 @njit(cache=True, **NO_REFCOUNT)
+def hard_stop(acct: np.ndarray, ts_close: float, events: np.ndarray, p: np.ndarray) -> bool:
+    """Check the account hard stop on the equity marked at ``ts_close``; return whether halted.
+
+    Fires at most once per arming: it logs an event, then stays halted (``A_HARD_HALTED``)
+    until :func:`rearm`. Every bar closed while halted is counted in ``A_HARD_BARS``.
+    """
+    if acct[L.A_HARD_HALTED] == 0.0:
+        equity = acct[L.A_EQUITY]
+        if equity > acct[L.A_HARD_PEAK]:
+            acct[L.A_HARD_PEAK] = equity
+        limit = p[P.P_HARD_STOP]
+        if limit <= 0.0 or acct[L.A_HARD_PEAK] <= 0.0:
+            return False
+        dd = 1.0 - equity / acct[L.A_HARD_PEAK]
+        if dd < limit:
+            return False
+        acct[L.A_HARD_HALTED] = 1.0
+        acct[L.A_HARD_AT] = ts_close
+        acct[L.A_HARD_DD] = dd
+        n = int(acct[L.A_N_EVENTS])
+        if n < events.shape[0]:
+            row = events[n]
+            row[L.E_TS] = ts_close
+            row[L.E_CODE] = L.R_HARD_STOP
+            row[L.E_UNTIL] = np.nan
+            row[L.E_VALUE] = dd
+            row[L.E_LIMIT] = limit
+        acct[L.A_N_EVENTS] = n + 1
+    acct[L.A_HARD_BARS] += 1.0
+    return True
+
+
+def rearm(acct: np.ndarray) -> None:
+    """Re-arm the account hard stop (a person's decision): its high-water mark restarts at the
+    current equity, and new entries are allowed again."""
+    acct[L.A_HARD_HALTED] = 0.0
+    acct[L.A_HARD_PEAK] = acct[L.A_EQUITY]
+
+
+@njit(cache=True, **NO_REFCOUNT)
 def halt_reason(acct: np.ndarray, ts_close: float) -> int:
-    """Return the reason code of the halt in force at ``ts_close``, or ``R_NONE``."""
+    """Return the reason code of the halt in force at ``ts_close``, or ``R_NONE``.
+
+    The hard stop comes first, then a timed halt, then the model-health pause.
+    """
+    if acct[L.A_HARD_HALTED] != 0.0:
+        return L.R_HARD_STOP
     if ts_close < acct[L.A_HALT_UNTIL]:
         return int(acct[L.A_HALT_CODE])
+    if acct[L.A_DERISK] >= 1.0:
+        return L.R_HEALTH
     return L.R_NONE
 
 
 def describe_event(row: np.ndarray) -> str:
     """Return one sentence saying which protection fired, why, and until when."""
     code = int(row[L.E_CODE])
-    until = pd.Timestamp(int(row[L.E_UNTIL]), tz="UTC")
     value, limit = float(row[L.E_VALUE]), float(row[L.E_LIMIT])
+    if code == L.R_HARD_STOP:
+        return (
+            f"account hard stop: drawdown {value:.1%} \u2265 {limit * 100:g}%: working entries "
+            "cancelled, positions closed at market, new entries halted until re-armed"
+        )
+    until = pd.Timestamp(int(row[L.E_UNTIL]), tz="UTC")
     if code == L.R_HALT_DRAWDOWN:
         why = f"drawdown {value:.1%} reached the {limit:.1%} limit"
     elif code == L.R_HALT_DAILY_LOSS:

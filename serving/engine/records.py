@@ -95,3 +95,15 @@ def account_totals(acct: np.ndarray) -> dict[str, float]:
         "funding_paid": float(acct[L.A_FUNDING]),
         "turnover": float(acct[L.A_TURNOVER]),
     }
+
+
+def hard_stop(acct: np.ndarray) -> dict[str, object]:
+    """Return when the account hard stop last fired, the drawdown that fired it and the bars
+    closed while it was in force (``hard_stop_at`` None: it never fired)."""
+    fired = acct[L.A_HARD_AT] > 0.0
+    at = pd.Timestamp(int(acct[L.A_HARD_AT]), tz="UTC") if fired else None
+    return {
+        "hard_stop_at": f"{at:%Y-%m-%d %H:%M}" if at is not None else None,
+        "hard_stop_drawdown": float(acct[L.A_HARD_DD]) if fired else float("nan"),
+        "bars_halted": int(acct[L.A_HARD_BARS]),
+    }

@@ -17,7 +17,8 @@ For an entry at reference price ``ref`` (the close for a market order, offset by
    volatility multiplier ``clip(reference ATR% / current ATR%)`` when ``volatility_scaling``;
    with ``kelly_fraction > 0`` and enough closed trades, ``kelly_fraction`` times the Kelly
    fraction of the strategy's own R multiples replaces the base risk; the result is capped at
-   ``max_risk_per_trade``;
+   ``max_risk_per_trade``, then multiplied by a model's size (``SIG_SIZE``) and by the
+   model-health multiplier of a bar-by-bar run (``Stepper.set_health``; 1 in a backtest);
 5. size: the risk divided by the stop distance plus the estimated round-trip costs, cut to fit
    the per-symbol exposure, total exposure and leverage caps (pending entries count); refused
    below ``min_notional``.
@@ -295,6 +296,8 @@ def plan_entry(
         if size <= 0.0:
             return L.R_MODEL
         risk *= size
+    if acct[L.A_DERISK] > 0.0:
+        risk *= 1.0 - acct[L.A_DERISK]  # the model-health flag's de-risking
     qty = equity * risk / (dist + costs)
     held = committed_notional(acct, trades, close)
     room = min(

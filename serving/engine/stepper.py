@@ -6,6 +6,10 @@ exchange's fills of a bar (``portfolio.apply_fills``), :meth:`Stepper.close` run
 the bar's close (``machine.on_close``) and returns the requests for the exchange, and
 :meth:`Stepper.reject` takes back what a refused request had reserved. It keeps the run's logs
 in the fast path's record layouts, so both can be compared bit for bit.
+
+Two inputs exist only bar by bar, where a person and the monitoring are present:
+:meth:`Stepper.set_health` (the model-health flag's risk multiplier, applied from the next
+close; a backtest runs at 1) and :meth:`Stepper.rearm` (a person re-arms the account hard stop).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from serving.engine import layout as L
+from serving.engine import protections
 from serving.engine.machine import on_close
 from serving.engine.portfolio import apply_fills, new_account, new_trades
 from serving.engine.protections import describe_event
@@ -59,6 +64,45 @@ class Stepper:
         self.acct[L.A_N_TRADES] = n_closed + k
         self._log["fills"].append(rows.copy())
         self.acct[L.A_N_FILLS] += rows.shape[0]
+
+    @property
+    def halted(self) -> bool:
+        """Whether the account hard stop fired and nobody re-armed it yet."""
+        return bool(self.acct[L.A_HARD_HALTED])
+
+    @property
+    def health(self) -> float:
+        """The model-health risk multiplier in force (1: healthy, 0: new entries paused)."""
+        return 1.0 - float(self.acct[L.A_DERISK])
+
+    def rearm(self) -> str:
+        """Re-arm the account hard stop: entries allowed again, its peak reset to the equity.
+
+        A person's decision (the trading loop calls it on a ``start`` command); return a
+        sentence saying what changed.
+        """
+        was = self.halted
+        protections.rearm(self.acct)
+        state = "re-armed" if was else "was armed; its peak is reset"
+        return f"account hard stop {state} at equity {self.equity:,.2f}"
+
+    def set_health(self, multiplier: float, reason: str = "") -> list[str]:
+        """Set the model-health risk multiplier of the next closes (1 ok, 0.5 de-risk, 0 pause).
+
+        Return a sentence when the multiplier changes (none otherwise), naming ``reason``.
+
+        Raises:
+            ValueError: ``multiplier`` is not in [0, 1].
+        """
+        if not 0.0 <= multiplier <= 1.0:
+            raise ValueError(f"health multiplier must be in [0, 1], got {multiplier!r}")
+        if multiplier == self.health:
+            return []
+        self.acct[L.A_DERISK] = 1.0 - multiplier
+        if multiplier == 1.0:
+            return ["model health ok: entries at full size again"]
+        what = "new entries paused" if multiplier == 0.0 else f"entry risk x{multiplier:g}"
+        return [f"{reason or 'model health degraded'}: {what}"]
 
     def reject(self, trade_id: int, slot: int, action: str) -> None:
         """Undo what a request the exchange refused had changed in the engine's view.

@@ -6,12 +6,14 @@ books the fills (a rejection that arrived late takes back what its request reser
 the features one bar (``FeatureStream``), asks the strategy for the bar's intents, runs the
 engine's close (protections, trade management, risk sizing) and submits the resulting typed
 requests to the broker, applying any rejection it answers with at once. The clock refuses bars
-that have not closed yet.
+that have not closed yet. An optional ``health`` provider (e.g. ``serving.health.HealthFile``)
+gives the model-health flag, applied at each close; :meth:`LiveRunner.rearm` re-arms the
+account hard stop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from serving.engine.features import FeatureSpec, FeatureStream
 from serving.engine.simulate import EngineLogs
 from serving.engine.stepper import Stepper
 from serving.engine.strategy import Strategy
+from serving.health import ModelHealth, risk_multiplier
 from serving.orders import Ack, Fill, OrderRequest, Rejection, fill_rows, requests_from_rows
 from serving.runtime.clock import Clock
 from serving.signals import SMCConfluence
@@ -58,8 +61,9 @@ class LiveRunner:
         clock: Clock,
         strategy: Strategy | None = None,
         symbol: str = "",
+        health: Callable[[], ModelHealth | None] | None = None,
     ) -> None:
-        """Start flat with ``config.initial_cash``."""
+        """Start flat with ``config.initial_cash``; ``health`` returns the current flag."""
         self.config = config
         self.timeframe = Timeframe.parse(timeframe)
         self.symbol = symbol
@@ -68,6 +72,7 @@ class LiveRunner:
         self.strategy = strategy or SMCConfluence(config.strategy)
         self.features = FeatureStream(FeatureSpec.build(self.timeframe, self.strategy.inputs()))
         self.engine = Stepper(config.params(self.timeframe), config.initial_cash)
+        self.health = health
         self._index: list[int] = []
         self._last_ts: int | None = None
 
@@ -110,7 +115,9 @@ class LiveRunner:
         rate = float(
             funding_rates(np.array([ts.value]), self.timeframe.ns, self.config.execution)[0]
         )
+        notes = self.engine.set_health(*risk_multiplier(self.health())) if self.health else []
         rows, events = self.engine.close(int(ts.value), float(values[3]), rate, signal)
+        events = notes + events
         # 4: requests to the broker; a refusal takes back what its request reserved
         requests = requests_from_rows(rows)
         answers = self.broker.submit(requests)
@@ -129,6 +136,10 @@ class LiveRunner:
             acks=[a for a in answers if isinstance(a, Ack)],
             rejections=rejections + refused,
         )
+
+    def rearm(self) -> str:
+        """Re-arm the account hard stop (a person's ``start``); return what changed."""
+        return self.engine.rearm()
 
     def logs(self) -> EngineLogs:
         """Return everything the runner did, in the fast path's record layouts."""

@@ -20,6 +20,8 @@ from typing import Any
 from serving.service.errors import error_body
 from serving.service.keys import ApiKey
 from serving.service.limits import retry_after
+from serving.service.trading import PATHS as TRADING_PATHS
+from serving.service.trading import ROUTES as TRADING_ROUTES
 from serving.service.wiring import HOLDER, Holder
 
 Scope = MutableMapping[str, Any]
@@ -40,10 +42,22 @@ ROUTES: dict[str, tuple[str, str | None, bool]] = {
     "/healthz": ("healthz", None, False),
     "/readyz": ("readyz", None, False),
     "/metrics": ("metrics", None, False),
+    **TRADING_ROUTES,
 }
-"""Path -> (metrics label, scope needed, mutating). Other ``/api/`` paths need ``read``."""
-OPS_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/api/signals", "/api/stream", "/api/admin/model/reload"}
+"""Path, or ``METHOD path`` where methods differ -> (metrics label, scope needed, mutating).
+Other ``/api/`` paths need ``read``."""
+OPS_PATHS = (
+    frozenset(
+        {
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/api/signals",
+            "/api/stream",
+            "/api/admin/model/reload",
+        }
+    )
+    | TRADING_PATHS
 )
 
 
@@ -123,7 +137,9 @@ class Gateway:
             return
         runtime = self.holder.get()
         path: str = scope["path"]
-        label, needed, mutating = ROUTES.get(path, ("other", "read", False))
+        label, needed, mutating = ROUTES.get(f"{scope['method']} {path}") or ROUTES.get(
+            path, ("other", "read", False)
+        )
         if not path.startswith("/api/") and path not in ROUTES:
             needed = None
         started = time.perf_counter()

@@ -2,8 +2,8 @@
 
 A key reads ``smk_<id>_<secret>``; only ``sha256(key)`` is stored (keys are 256-bit random,
 so a fast hash is enough and a lookup stays a dictionary probe). The clear key is shown once,
-when it is created. Scopes: ``read`` (signals and analyses), ``trade`` (order endpoints, none
-yet), ``admin`` (model reload; implies the others).
+when it is created. Scopes: ``read`` (signals, analyses, trading reads), ``trade`` (manual
+orders, bot start/stop), ``admin`` (model reload, kill switch; implies the others).
 """
 
 from __future__ import annotations

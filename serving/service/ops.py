@@ -18,10 +18,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.service.errors import ServiceError, error_body
+from serving.service.trading import router as trading_router
 from serving.service.wiring import HOLDER
 
 KEEPALIVE_SECONDS = 15.0
 app = FastAPI(title="smartmarket signal service: operations", docs_url=None, redoc_url=None)
+app.include_router(trading_router)  # orders, positions, account, trades, bot, kill switch
 
 
 @app.exception_handler(ServiceError)

@@ -13,11 +13,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from serving.desk import TradingDesk
 from serving.service.core import CoreConfig, SignalCore
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
 from serving.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ class Runtime:
     keys: KeyStore
     settings: ServiceSettings
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    desk: TradingDesk | None = None  # the trading endpoints' ledger (serving.desk)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -59,6 +65,8 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self.desk is not None:
+            self.desk.close()
 
 
 def keys_path(home: Path) -> Path:
@@ -93,7 +101,18 @@ def build_runtime() -> Runtime:
     # the model seam: issue 11 passes RegistryProvider(<MLflow ChampionSource>, fingerprint)
     core = SignalCore(store, config, model=NoModel(), cache=cache)
     keys = KeyStore(keys_path(platform.home_dir))
-    return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds))
+    desk = build_desk(platform, core)
+    return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
+
+
+def build_desk(platform: Settings, core: SignalCore) -> TradingDesk:
+    """Return the trading desk over ``SMARTMARKET_LEDGER_DSN`` (or the home's SQLite ledger)."""
+    from orchestration.settings import ledger_config
+    from serving.desk import DeskConfig, candle_marks
+
+    config = DeskConfig(tuple(platform.symbols), core.config.backtest.initial_cash)
+    marks = candle_marks(core.store, platform.symbols, platform.base_timeframe)
+    return TradingDesk(ledger_config(platform), config, marks)
 
 
 class Holder:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from features.candles.schema import Timeframe
+from features.model_inputs import model_input_frame
 from orchestration.assets import training as asset
 from orchestration.assets.training import (
     BEATS_BASELINES,
@@ -24,7 +25,6 @@ from orchestration.assets.training import (
     leakage,
     model_partition_key,
 )
-from orchestration.cli.models import file_features
 from orchestration.definitions import MAIN_JOB, RETRAIN_JOB, build_definitions
 from orchestration.resources import build_resources
 from orchestration.resources.feast import build_feature_resources
@@ -133,7 +133,32 @@ def test_an_implausible_auc_fails_no_leakage_and_says_why(
     checks = _by_name(check_results(outcome, "sharpe"))
 
     assert not checks[NO_LEAKAGE].passed
-    assert "more likely a leak" in checks[NO_LEAKAGE].metadata["verdict"].value
+    assert (
+        "audit of labels and features did not run" in checks[NO_LEAKAGE].metadata["verdict"].value
+    )
+
+
+def test_an_implausible_auc_passes_only_with_a_clean_look_ahead_audit(
+    result: TrainingResult,  # noqa: F811
+) -> None:
+    perfect = [
+        dataclasses.replace(f, predictions=f.predictions.assign(p=f.predictions["label"] * 0.9))
+        for f in result.folds
+    ]
+    base = _outcome(dataclasses.replace(result, folds=perfect), 0.1, 0.5)
+    audits = {clean: {"clean": clean, "cuts": 3, "findings": []} for clean in (True, False)}
+
+    verdicts = {
+        clean: _by_name(
+            check_results(dataclasses.replace(base, record={"leak_audit": audit}), "sharpe")
+        )[NO_LEAKAGE]
+        for clean, audit in audits.items()
+    }
+
+    assert verdicts[True].passed
+    assert "audit is clean" in verdicts[True].metadata["verdict"].value
+    assert not verdicts[False].passed
+    assert "found a leak" in verdicts[False].metadata["verdict"].value
 
 
 def test_trained_model_materializes_registers_and_writes_the_summary(
@@ -146,7 +171,7 @@ def test_trained_model_materializes_registers_and_writes_the_summary(
         store.write(symbol, TF, synthetic_candles(symbol, "5m", "2024-01-01", 30, seed=7))
 
     def features(_resource: object, candles: dict, trading: Timeframe) -> dict:
-        return {s: file_features(c, trading, settings.timeframes) for s, c in candles.items()}
+        return {s: model_input_frame(c, trading, settings.timeframes) for s, c in candles.items()}
 
     monkeypatch.setattr(asset, "store_features", features)
     key = model_partition_key(settings.symbols, "5m")
@@ -181,7 +206,7 @@ def test_the_default_kind_reproduces_its_fold_metrics(tmp_path: Path) -> None:
     config = asset.train_config("mlp", folds=3, epochs=2)
     assert config.kind == "mlp"
     candles = synthetic_candles("BTC/USDT", "5m", "2024-01-01", 30, seed=7)
-    features = file_features(candles, TF, ["5m", "1h", "4h"])
+    features = model_input_frame(candles, TF, ["5m", "1h", "4h"])
     market = prepare_market("BTC/USDT", candles, features, TF, config)
 
     runs = [

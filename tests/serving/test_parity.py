@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.candles.resample import resample_candles
-from features.candles.schema import CandleDataError
+from features.candles.schema import OHLCV, CandleDataError
 from serving.backtest.fast import prepare, run_fast
 from serving.backtest.main import synthetic_candles
 from serving.backtest.reference import run_reference
@@ -20,6 +21,7 @@ from serving.engine.config import BacktestConfig
 from serving.engine.execution import ExecutionConfig
 from serving.engine.protections import ProtectionsConfig
 from serving.engine.risk import RiskConfig
+from serving.health import HEALTH_FILE, HealthFile, ModelHealth, write_model_health
 from serving.orders import BrokerAnswer, OrderRequest, request_rows
 from serving.runtime.clock import SimClock
 from serving.runtime.runner import LiveRunner
@@ -116,6 +118,26 @@ def test_parity_holds_under_heavy_trading_with_every_order_type(
     _assert_same(fast, reference)
 
 
+def test_parity_holds_when_the_account_hard_stop_fires(short_market: pd.DataFrame) -> None:
+    # Arrange: a 3.5% hard stop under heavy trading; it fires mid-run with a position open
+    cfg = BacktestConfig(
+        risk=RiskConfig(max_positions=3, min_stop_costs=0.0),
+        protections=ProtectionsConfig(hard_stop=0.035, max_drawdown=None),
+    )
+    strategy = CoinFlip(cfg.strategy)
+    # Act
+    fast = run_fast(prepare(short_market, "5m", cfg, strategy=strategy))
+    reference = run_reference(short_market, "5m", cfg, strategy=strategy)
+    # Assert: it fired once, closed at market what was open, and nothing was entered after it
+    at = pd.Timestamp(str(fast.hard_stop["hard_stop_at"]), tz="UTC")
+    assert (fast.logs.events[:, L.E_CODE] == L.R_HARD_STOP).sum() == 1
+    assert "close" in set(fast.orders[fast.orders["decided_at"] == at]["action"])
+    assert (fast.orders[fast.orders["decided_at"] > at]["action"] != "new").all()
+    assert fast.position.iloc[-1] == 0.0
+    assert fast.hard_stop == reference.hard_stop
+    _assert_same(fast, reference)
+
+
 def test_parity_holds_with_intrabar_replay_on_one_minute_bars() -> None:
     # Arrange
     minutes = synthetic_candles("BTC/USDT", "1m", "2024-05-01", 6, seed=3)
@@ -175,3 +197,35 @@ def test_live_runner_refuses_a_bar_that_has_not_closed_yet(short_market: pd.Data
     # Act / Assert
     with pytest.raises(CandleDataError, match="only closed candles"):
         runner.on_bar({"ts": ts, **short_market.iloc[0].to_dict()})
+
+
+def test_live_runner_applies_the_model_health_flag_from_its_provider(
+    short_market: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Arrange: a flag that pauses new entries, read through the file provider
+    flag = ModelHealth(
+        status="degraded", action="pause", reason="45% of 30 model inputs drifted",
+        share=0.45, threshold=0.3, partition="2024-03-01", as_of="2024-03-02T00:00:00+00:00",
+    )  # fmt: skip
+    path = write_model_health(flag, tmp_path / HEALTH_FILE)
+    cfg = BacktestConfig()
+    clock = SimClock()
+    runner = LiveRunner(
+        cfg, "5m", PaperBroker(cfg, "5m", clock), clock, strategy=CoinFlip(cfg.strategy),
+        health=HealthFile(path),
+    )  # fmt: skip
+    # Act
+    reports = []
+    bars = short_market.iloc[:600]
+    for ts, row in zip(bars.index, bars[list(OHLCV)].to_numpy().tolist(), strict=True):
+        clock.set(ts + pd.Timedelta("5min"))
+        reports.append(runner.on_bar({"ts": ts, **dict(zip(OHLCV, row, strict=True))}))
+    # Assert: every entry intent refused with the reason, said once when the flag was read
+    result = runner.result()
+    assert result.blocked.get("paused: model health", 0) > 5
+    assert set(result.blocked) <= {"paused: model health", "halted: account hard stop"}
+    assert result.orders.empty
+    assert reports[0].events == [
+        "model health pause: 45% of 30 model inputs drifted: new entries paused"
+    ]
+    assert all(not r.events for r in reports[1:])

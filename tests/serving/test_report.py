@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +84,22 @@ def test_monthly_heatmap_gives_each_year_a_readable_row(n_years: int) -> None:
     assert row_px >= 30
     assert layout.yaxis.type == "category"
     assert list(fig.data[0].y) == [str(2020 + y) for y in range(n_years)]
+
+
+def test_the_report_says_when_the_account_hard_stop_fired(tmp_path: Path) -> None:
+    # Arrange: a long with an open loss of ~0.75% against a 0.5% hard stop
+    protections = dataclasses.replace(S.NO_PROTECTIONS, hard_stop=0.005)
+    bars = [S.FLAT_BAR] * 3 + [(100.0, 100.2, 99.55, 99.6)] + [(99.6,) * 4] * 5
+    sig = S.intents(len(bars), {1: 1.0}, stop_distance=0.5)
+    result = S.run(bars, sig, S.config(protections=protections))
+    metrics = {"bars": len(bars), "hard_stop": 0.005, **result.hard_stop}
+    evaluation = Evaluation(metrics, pd.Series(1.0, index=result.close_times), None, None)
+    # Act
+    paths = write_outputs(tmp_path, result, evaluation, S.candles_from(bars))
+    # Assert
+    page = paths["report"].read_text()
+    assert "0.5% of the equity&#x27;s peak: hit at 2024-01-01 00:20 (drawdown 0.7%)" in page
+    assert "no entry for the remaining 6 bars" in page
+    events = pd.read_csv(paths["events"])
+    assert events["protection"].tolist() == ["halted: account hard stop"]
+    assert events["until"].isna().all()

@@ -13,6 +13,8 @@ import pytest
 from features.candles.resample import resample_all
 from features.candles.schema import Timeframe
 from serving.backtest.main import synthetic_candles
+from serving.desk import DeskConfig, TradingDesk, candle_marks
+from serving.ledger import LedgerConfig
 from serving.service.core import CoreConfig, SignalCore
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
@@ -164,9 +166,14 @@ def make_runtime(
     *,
     model: ModelProvider | None = None,
     cache: Any = None,
+    ledger: LedgerConfig | None = None,
     **settings: Any,
 ) -> tuple[Runtime, MemoryStore, Clock]:
-    """Build a runtime over an in-memory store, its clock 10 s after the last 15m close."""
+    """Build a runtime over an in-memory store, its clock 10 s after the last 15m close.
+
+    Its trading desk reads ``ledger`` (default: a SQLite ledger under ``home``, opened on
+    first use) and marks positions with the store's 5m closes.
+    """
     store = MemoryStore(frames)
     clock = Clock(close_of(frames["15m"], "15m") + 10.0)
     config = CoreConfig(
@@ -175,7 +182,13 @@ def make_runtime(
     )  # fmt: skip
     core = SignalCore(store, config, model=model, cache=cache, clock=clock)
     service = ServiceSettings(poll_seconds=0, **settings)
-    return Runtime(core, KeyStore(home / "keys.sqlite"), service, RateLimiter()), store, clock
+    desk = TradingDesk(
+        ledger or LedgerConfig.build(home),
+        DeskConfig((SYMBOL,), ACTIVE.initial_cash),
+        candle_marks(store, (SYMBOL,), "5m"),
+    )
+    keys = KeyStore(home / "keys.sqlite")
+    return Runtime(core, keys, service, RateLimiter(), desk), store, clock
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from features.candles.store import make_store
+from serving.control import pending
+from serving.ledger import LedgerConfig, open_ledger
 from serving.service.demo import seed_fresh_market
 from serving.service.keys import KeyStore
 from serving.service.wiring import keys_path
@@ -34,6 +36,7 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
     home = tmp_path / "home"
     seed_fresh_market(make_store("parquet", root=home / "candles"), days=14)
     _, key = KeyStore(keys_path(home)).create("e2e", ["read"])
+    _, admin = KeyStore(keys_path(home)).create("e2e-ops", ["admin"])
     port = free_port()
     env = {
         **os.environ,
@@ -71,6 +74,10 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
             refused = client.post("/api/signal", json=PLAN_SIGNAL_BODY)
             metrics = client.get("/metrics")
             docs = client.get("/docs.json")
+            account = client.get("/api/account", headers={"X-API-Key": key})
+            stop = client.post(
+                "/api/bot/stop", json={"reason": "e2e"}, headers={"X-API-Key": admin}
+            )
 
         # Assert
         assert signal_.status_code == 200
@@ -80,6 +87,11 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
         assert refused.status_code == 401
         assert 'smartmarket_http_requests_total{endpoint="signal",status="200"}' in metrics.text
         assert "/api/signal" in docs.json()["paths"]
+        assert "/api/kill-switch" in docs.json()["paths"]
+        assert account.status_code == 200
+        assert account.json()["bot"]["state"] == "no_loop"
+        assert stop.status_code == 202
+        assert [c.command for c in pending(open_ledger(LedgerConfig.build(home)))] == ["stop"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
