@@ -474,7 +474,7 @@ def r_multiples_figure(trades: pd.DataFrame) -> go.Figure:
     r = closed["r_multiple"].to_numpy(np.float64)
     colors = np.where(r > 0, "#2ca02c", "#d62728")
     fig = go.Figure(go.Bar(x=closed["entry_bar"], y=r, marker_color=colors,
-                           customdata=closed["trade"], name="R",
+                           customdata=closed["symbol"], name="R",
                            hovertemplate="%{customdata}: %{y:.2f}R<extra></extra>"))  # fmt: skip
     fig.update_layout(title=f"R multiple per closed trade ({len(r)})", height=280,
                       margin={"t": 40, "b": 20}, yaxis_title="R")  # fmt: skip

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import urllib.error
 import urllib.request
 import warnings
@@ -44,7 +43,8 @@ if TYPE_CHECKING:
     from dashboards.trading import Trading
     from features.candles.store.base import CandleStore
     from orchestration.settings import Settings
-    from serving.ledger import Ledger, LedgerConfig
+    from serving.desk import TradingDesk
+    from serving.ledger import LedgerConfig
 
 T = TypeVar("T")
 DEFAULT_PORT = 3090
@@ -328,73 +328,57 @@ def ledger_path(home: Path) -> Path:
     return home / "ledger" / "ledger.sqlite"
 
 
-def ledger_config(settings: Settings) -> LedgerConfig:
-    """The ledger the settings name: PostgreSQL at ``SMARTMARKET_LEDGER_DSN``, else SQLite."""
-    from serving.ledger import LedgerConfig
+def trading_desk(config: LedgerConfig, symbols: Sequence[str], start_cash: float) -> TradingDesk:
+    """The desk over the ledger (``serving.desk``, as the service builds it); opens nothing."""
+    from serving.desk import DeskConfig, TradingDesk
 
-    dsn: Any = getattr(settings, "ledger_dsn", None)  # the trading settings' field, if any
-    secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
-    return LedgerConfig.build(settings.home_dir, secret or None)
+    return TradingDesk(config, DeskConfig(tuple(symbols), start_cash))
 
 
-def open_ledger(config: LedgerConfig) -> Ledger | Missing:
-    """Open the ledger; ``Missing`` when the SQLite file is not there (never creates one)."""
-    from serving.ledger import LedgerError
-    from serving.ledger import open_ledger as open_store
-
+def _absent(config: LedgerConfig) -> Missing | None:
     if config.backend == "sqlite" and not (config.path and config.path.is_file()):
         return Missing(f"no trading yet: no ledger at {config.path}; {TRADE_FIRST}")
-    try:
-        return open_store(config)
-    except (LedgerError, OSError, sqlite3.Error) as exc:
-        return Missing(f"cannot open the trading ledger ({config!r}): {_first_line(exc)}")
+    return None
 
 
-def load_trading(
-    config: LedgerConfig, default_cash: float, previous: Trading | None = None
-) -> Trading | Missing:
-    """Read the ledger's events and fold them (``dashboards.trading.read``).
+def load_trading(config: LedgerConfig, desk: TradingDesk) -> Trading | Missing:
+    """Read the ledger ``config`` names through ``desk`` (its fold continues from the last read).
 
-    With ``previous`` (an earlier result of the same ledger) only the events after its last
-    sequence number are read and folded into a copy of it; ``previous`` itself when there are
-    none.
+    Also reads the halt, resume, control, correction and funding events, which the desk's
+    fold does not keep. ``Missing`` for a ledger that is absent (SQLite: never created here),
+    empty, or cannot be read.
     """
-    from dashboards.trading import read
+    from dashboards.trading import SIDE_KINDS, Trading
 
-    ledger = open_ledger(config)
-    if isinstance(ledger, Missing):
-        return ledger
-    since = previous.view.last_seq if previous is not None else 0
+    absent = _absent(config)
+    if absent is not None:
+        return absent
     try:
-        events = ledger.events(since)
+        snap = desk.snapshot()
+        events = desk.ledger().events(kinds=SIDE_KINDS)
     except Exception as exc:  # a corrupt file, a dropped connection: never a traceback
         return Missing(f"cannot read the trading ledger ({config!r}): {_first_line(exc)}")
-    finally:
-        ledger.close()
-    if previous is not None:
-        return previous.extend(events) if events else previous
-    if not events:
+    if snap.view.last_seq == 0:
         return Missing(f"no trading yet: the ledger is empty; {TRADE_FIRST}")
-    return read(events, default_cash)
+    return Trading(desk, snap, events)
 
 
-def send_command(config: LedgerConfig, command: str, **detail: Any) -> int | Missing:
-    """Append a command for the trading loop (``serving.control.request``, ``by="dashboard"``).
+def send_command(config: LedgerConfig, desk: TradingDesk, command: str,
+                 **detail: Any) -> int | Missing:  # fmt: skip
+    """Append a command for the trading loop through the desk (``by="dashboard"``).
 
-    Returns the command's sequence number in the ledger.
+    Returns the command's sequence number in the ledger; never creates a SQLite ledger.
     """
-    from serving.control import request
-    from serving.orders import OrderError
+    from serving.desk import DeskInputError
+    from serving.ledger import LedgerError
 
-    ledger = open_ledger(config)
-    if isinstance(ledger, Missing):
-        return ledger
+    absent = _absent(config)
+    if absent is not None:
+        return absent
     try:
-        return request(ledger, command, by="dashboard", **detail)
-    except (OrderError, OSError, sqlite3.Error) as exc:
+        return int(desk.command(command, "dashboard", **detail)["seq"])
+    except (DeskInputError, LedgerError) as exc:
         return Missing(f"the {command} command was not recorded: {_first_line(exc)}")
-    finally:
-        ledger.close()
 
 
 def load_ledger(home: Path) -> Path | Missing:
@@ -560,7 +544,6 @@ __all__ = [
     "dagster_instance",
     "drift_snapshots",
     "freshness",
-    "ledger_config",
     "load_candles",
     "load_equity",
     "load_health",
@@ -573,7 +556,7 @@ __all__ = [
     "load_trading",
     "metrics_table",
     "mtf_reading",
-    "open_ledger",
     "parse_prometheus",
     "send_command",
+    "trading_desk",
 ]

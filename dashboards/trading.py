@@ -1,72 +1,57 @@
-"""The Trading page's numbers, derived from the ledger's events (pure: no Streamlit, no I/O).
+"""The Trading page's numbers, from the trading desk over the ledger (pure: no Streamlit).
 
-Everything starts from ``serving.ledger.fold``: positions, orders and equity are the fold's,
-never recomputed another way. What this module adds is the shape a person reads: tables of
-positions, working orders and trades (with R multiples as the engine defines them:
-net PnL over ``qty * |entry - stop|``), the account, the halt history and the commands sent,
-and the equity curve over the stored candles.
+The desk (``serving.desk``: the service's ``/api/orders|positions|account|trades`` read the
+same) folds the ledger with ``serving.ledger.fold`` and continues its fold between reads;
+positions, the account, orders and round trips (with the R multiple) are its answers, never
+recomputed here. What this module adds is what the desk does not keep: the halt, resume,
+command and correction history, the equity curve over the stored candles, the risk figures
+and the tables' shape for the page.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from serving.ledger.events import FillRecord, LedgerEvent
-from serving.ledger.fold import LedgerView, OrderView, PositionView, fold
-from serving.order_state import QTY_TOLERANCE
+from serving.ledger.events import EventKind, FillRecord, LedgerEvent
+from serving.ledger.fold import LedgerView, PositionView
 
-EXIT_LEGS = ("stop", "tp1", "tp2", "tp3", "close")
-QUOTES = ("USDT", "USD", "USDC")
+if TYPE_CHECKING:
+    from serving.desk import Snapshot, TradingDesk
+
+SIDE_KINDS: tuple[EventKind, ...] = ("halt", "resume", "control", "correction", "funding")
 
 
 @dataclass(frozen=True)
 class Trading:
-    """The ledger read once: the fold and the events the page lists.
+    """The ledger read once through a desk.
 
     Attributes:
-        view: The fold of every event.
-        events: Every event, in order.
-        start_cash: The account's starting cash (see :func:`start_cash`).
-        start_cash_from: Where ``start_cash`` comes from (shown on the page).
+        desk: The desk (its fold is continued on the next read).
+        snap: The desk's snapshot (``view``: the fold of every event).
+        events: The halt, resume, control, correction and funding events, in order.
+        start_cash: The account's starting cash (the desk's).
     """
 
-    view: LedgerView
+    desk: TradingDesk
+    snap: Snapshot
     events: list[LedgerEvent] = field(default_factory=list)
-    start_cash: float = 10_000.0
-    start_cash_from: str = "the engine's default initial_cash"
 
-    def extend(self, events: Sequence[LedgerEvent]) -> Trading:
-        """A new ``Trading`` with ``events`` (appended after these) folded in; self unchanged."""
-        everything = [*self.events, *events]
-        if self.start_cash_from.startswith("the engine's default") and any(
-            e.kind == "balance" for e in events
-        ):  # the first reported balance sets the starting cash: fold again from the start
-            return read(everything, self.start_cash)
-        view = fold(events, copy.deepcopy(self.view))
-        return Trading(view, everything, self.start_cash, self.start_cash_from)
+    @property
+    def view(self) -> LedgerView:
+        """The fold of every event."""
+        return self.snap.view
 
-
-def read(events: Sequence[LedgerEvent], default_cash: float) -> Trading:
-    """Fold ``events`` and find the starting cash."""
-    cash, source = start_cash(events, default_cash)
-    return Trading(fold(events), list(events), cash, source)
-
-
-def start_cash(events: Sequence[LedgerEvent], default: float) -> tuple[float, str]:
-    """The first reported balance of a quote currency, else ``default``; and where it came from."""
-    for e in events:
-        if e.kind == "balance" and str(e.body.get("currency", "")).upper() in QUOTES:
-            return float(e.body["total"]), f"the first reported {e.body['currency']} balance"
-    return default, "the engine's default initial_cash (no balance reported in the ledger)"
+    @property
+    def start_cash(self) -> float:
+        """The starting cash the desk counts equity from."""
+        return float(self.desk.config.start_cash)
 
 
 def market_symbol(symbol: str) -> str:
@@ -74,145 +59,42 @@ def market_symbol(symbol: str) -> str:
     return symbol.split(":", 1)[0]
 
 
-def positions_table(view: LedgerView, marks: Mapping[str, float]) -> pd.DataFrame:
-    """Open positions: side, quantity, average price, mark and unrealized PnL (our fills)."""
-    rows = []
-    for symbol, p in sorted(view.positions.items()):
-        if not p.qty:
-            continue
-        mark = marks.get(symbol)
-        rows.append(
-            {
-                "symbol": symbol,
-                "side": "long" if p.qty > 0 else "short",
-                "qty": abs(p.qty),
-                "avg_price": p.avg_price,
-                "mark": mark,
-                "unrealized": p.qty * (mark - p.avg_price) if mark is not None else math.nan,
-                "realized": p.realized,
-                "fees": p.fees,
-                "exchange_qty": view.exchange_positions.get(symbol),
-            }
-        )
-    columns = ["symbol", "side", "qty", "avg_price", "mark", "unrealized", "realized", "fees",
-               "exchange_qty"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+def orders_table(trading: Trading, which: str = "open") -> pd.DataFrame:
+    """The desk's orders (``open`` or ``final``) as a table, newest intent last."""
+    from serving.desk import order_row
 
-
-def _ts(ns: int) -> pd.Timestamp | None:
-    return pd.Timestamp(ns, tz="UTC") if ns else None
-
-
-def orders_table(orders: Sequence[OrderView]) -> pd.DataFrame:
-    """Orders as rows: leg, side, type, prices, state and why, filled quantity."""
-    rows = [
-        {
-            "client_order_id": o.client_order_id,
-            "symbol": o.intent.symbol,
-            "leg": o.intent.leg,
-            "side": o.intent.side,
-            "type": o.intent.order_type,
-            "qty": o.intent.qty,
-            "price": o.intent.price,
-            "stop_price": o.intent.stop_price,
-            "state": o.state,
-            "filled_qty": o.filled_qty,
-            "avg_fill": o.avg_price,
-            "reduce_only": o.intent.reduce_only,
-            "decided_at": _ts(o.intent.decided_at),
-            "reason": o.reason,
-        }
-        for o in orders
-    ]
-    columns = ["client_order_id", "symbol", "leg", "side", "type", "qty", "price",
-               "stop_price", "state", "filled_qty", "avg_fill", "reduce_only", "decided_at",
-               "reason"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _fills(orders: Sequence[OrderView]) -> list[FillRecord]:
-    return [f for o in orders for f in o.fills.values()]
-
-
-def _avg(fills: Sequence[FillRecord]) -> tuple[float, float]:
-    qty = math.fsum(f.qty for f in fills)
-    return qty, (math.fsum(f.qty * f.price for f in fills) / qty if qty > 0 else math.nan)
+    orders = trading.view.open_orders() if which == "open" else trading.view.in_state(
+        "filled", "cancelled", "rejected", "expired")  # fmt: skip
+    return pd.DataFrame([order_row(o) for o in orders])
 
 
 def trades_table(view: LedgerView) -> pd.DataFrame:
-    """One row per trade (its orders share a ``trade_key``), with the engine's R multiple.
+    """Every round trip (``serving.desk.round_trips``), newest first, with ``status``.
 
-    ``r_multiple`` = net PnL / (entry quantity x |entry price - the entry's stop loss|), as
-    ``serving.engine.portfolio`` computes it; funding is not split per trade and is left out
-    of ``net_pnl`` (the account counts it). Only trades with a filled entry are listed.
+    ``r_multiple`` is the desk's: net PnL (realized less fees; funding stays with the
+    position) over entry quantity x |entry - the first entry's stop loss|, the engine's
+    definition. ``entry_bar``/``exit_bar`` are the opening and closing fills' times (the names
+    ``serving.engine.metrics.trade_metrics`` reads). An open trade has no R yet.
     """
-    groups: dict[str, list[OrderView]] = {}
-    for o in view.orders.values():
-        groups.setdefault(o.intent.trade_key or o.intent.origin, []).append(o)
+    from serving.desk import round_trips
+
     rows = []
-    for key, orders in groups.items():
-        entries = [o for o in orders if o.intent.leg == "entry"]
-        exits = [o for o in orders if o.intent.leg in EXIT_LEGS]
-        entry_fills, exit_fills = _fills(entries), _fills(exits)
-        if not entry_fills:
-            continue
-        qty, entry_price = _avg(entry_fills)
-        exited, exit_price = _avg(exit_fills)
-        direction = 1.0 if entries[0].intent.side == "buy" else -1.0
-        stop = entries[0].intent.stop_loss
-        gross = direction * (exit_price - entry_price) * exited if exited > 0 else 0.0
-        fees = math.fsum(f.fee for f in (*entry_fills, *exit_fills))
-        net = gross - fees
-        risk = qty * abs(entry_price - stop) if stop is not None else math.nan
-        closed = exited >= qty * (1.0 - QTY_TOLERANCE)
-        rows.append(
-            {
-                "trade": key,
-                "symbol": entries[0].intent.symbol,
-                "direction": "long" if direction > 0 else "short",
-                "status": "closed" if closed else "open",
-                "entry_bar": min(f.filled_at for f in entry_fills),
-                "exit_bar": max(f.filled_at for f in exit_fills) if closed else pd.NaT,
-                "qty": qty,
-                "entry_price": entry_price,
-                "stop": stop,
-                "exit_price": exit_price if exited > 0 else math.nan,
-                "exited_qty": exited,
-                "exits": "+".join(sorted({o.intent.leg for o in exits if o.fills})),
-                "gross_pnl": gross,
-                "fees": fees,
-                "net_pnl": net,
-                "r_multiple": net / risk if closed and risk > 0 else math.nan,
-            }
-        )
-    columns = ["trade", "symbol", "direction", "status", "entry_bar", "exit_bar", "qty",
-               "entry_price", "stop", "exit_price", "exited_qty", "exits", "gross_pnl", "fees",
-               "net_pnl", "r_multiple"]  # fmt: skip
+    for rt in round_trips(view):
+        row = rt.row()
+        row["status"] = "closed" if rt.closed_at is not None else "open"
+        if rt.closed_at is None:  # an open trade's PnL so far is not its R
+            row["r_multiple"] = None
+        row["entry_bar"], row["exit_bar"] = rt.opened_at, rt.closed_at
+        row["exit_legs"] = "+".join(row["exit_legs"])
+        row["trade_keys"] = ", ".join(row["trade_keys"])
+        rows.append(row)
+    columns = ["symbol", "direction", "status", "entry_bar", "exit_bar", "qty", "entry_price",
+               "stop_loss", "exit_price", "exit_legs", "realized_pnl", "fees", "net_pnl",
+               "r_multiple", "trade_keys"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values("entry_bar", ascending=False).reset_index(drop=True)
-
-
-def account(trading: Trading, marks: Mapping[str, float]) -> dict[str, float]:
-    """Equity (``LedgerView.equity``), cash balance, realized/unrealized PnL, fees, funding."""
-    view = trading.view
-    positions = view.positions.values()
-    realized = math.fsum(p.realized for p in positions)
-    fees = math.fsum(p.fees for p in positions)
-    funding = math.fsum(p.funding for p in positions)
-    unrealized = math.fsum(
-        p.qty * (marks[s] - p.avg_price) for s, p in view.positions.items() if p.qty and s in marks
-    )
-    unmarked = [s for s, p in view.positions.items() if p.qty and s not in marks]
-    return {
-        "equity": view.equity(trading.start_cash, dict(marks)),
-        "balance": trading.start_cash + realized - fees + funding,
-        "realized": realized,
-        "unrealized": unrealized,
-        "fees": fees,
-        "funding": funding,
-        "start_cash": trading.start_cash,
-        "unmarked_positions": float(len(unmarked)),
-    }
+    frame["r_multiple"] = pd.to_numeric(frame["r_multiple"], errors="coerce")
+    frame["exit_bar"] = pd.to_datetime(frame["exit_bar"], utc=True)
+    return frame.iloc[::-1].reset_index(drop=True)
 
 
 def protections(events: Sequence[LedgerEvent], limit: int = 20) -> pd.DataFrame:

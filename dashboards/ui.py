@@ -227,20 +227,14 @@ def ledger_key(config: Any) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _ledger_slot(key: str) -> dict[str, Any]:
-    import threading
-
-    return {"trading": None, "lock": threading.Lock()}
+def _desk(key: str, _config: Any, symbols: tuple[str, ...], start_cash: float) -> Any:
+    return loaders.trading_desk(_config, symbols, start_cash)
 
 
-def trading(config: Any, default_cash: float) -> Any:
-    """The ledger folded (``loaders.load_trading``), kept between runs: each refresh reads and
-    folds only the events appended since the last one."""
-    slot = _ledger_slot(ledger_key(config))
-    with slot["lock"]:
-        out = loaders.load_trading(config, default_cash, slot["trading"])
-        slot["trading"] = None if isinstance(out, Missing) else out
-    return out
+def desk(config: Any, symbols: tuple[str, ...], start_cash: float) -> Any:
+    """The trading desk over the ledger, one per ledger and process: its fold is kept between
+    runs and continued with the events appended since (``serving.desk.TradingDesk``)."""
+    return _desk(ledger_key(config), config, symbols, start_cash)
 
 
 @st.cache_data(max_entries=4, show_spinner="computing the equity curve")
@@ -254,7 +248,7 @@ def trading_derived(
     from dashboards import trading as tr
     from features.candles.schema import Timeframe
 
-    trades = tr.trades_table(_trading.view)
+    trades = tr.trades_table(_trading.view)  # the desk's round trips
     curve = tr.equity_curve(_trading, _closes, Timeframe.parse(timeframe).delta)
     out: dict[str, Any] = {"trades": trades, "points": len(curve), "equity_fig": None,
                            "r_fig": None, "summary": {}}  # fmt: skip

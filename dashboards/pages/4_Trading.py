@@ -7,6 +7,8 @@ import streamlit as st
 
 from dashboards import loaders, ui
 from dashboards import trading as tr
+from orchestration.settings import ledger_config
+from serving.desk import bot_state
 from serving.engine.config import BacktestConfig
 
 KILL_WORD = "KILL"
@@ -17,7 +19,8 @@ if loaded is None:
     st.stop()
 assert loaded is not None
 settings = loaded
-config = loaders.ledger_config(settings)
+config = ledger_config(settings)
+desk = ui.desk(config, tuple(settings.symbols), BacktestConfig().initial_cash)
 timeframe = settings.trading_timeframe
 
 
@@ -49,43 +52,48 @@ def sent_line(command: str, sent: int | loaders.Missing) -> None:
 @st.fragment(run_every=ui.dashboard_settings().refresh_seconds)
 def state() -> None:
     """Draw the ledger's state; reruns every ``refresh_seconds``."""
-    trading = ui.trading(config, BacktestConfig().initial_cash)
+    trading = loaders.load_trading(config, desk)
     if ui.show_missing(trading):
         health()
         return
     assert isinstance(trading, tr.Trading)
     view = trading.view
+    bot = bot_state(trading.snap)
     if view.halted:
         st.error(f"trading halted: {view.halted}")
     else:
         st.success("trading armed: no halt in the ledger")
+    if bot["awaiting_loop"]:
+        st.warning(f"the last command ({bot['last_control']['command']}) waits for the trading "
+                   "loop: nothing the loop wrote is newer")  # fmt: skip
     health()
     symbols = tuple(sorted(view.positions))
     closes = ui.closes(settings, symbols, timeframe)
     marks = tr.marks_of(closes)
-    acct = tr.account(trading, marks)
+    desk.marks = marks.get
+    acct = desk.account()
     cols = st.columns(5)
-    for col, (label, key) in zip(cols, [("Equity", "equity"), ("Cash balance", "balance"),
-                                        ("Realized PnL", "realized"),
-                                        ("Unrealized PnL", "unrealized"),
-                                        ("Fees", "fees")], strict=True):  # fmt: skip
-        col.metric(label, f"{acct[key]:,.2f}")
-    notes = [f"starting cash {acct['start_cash']:,.2f} from {trading.start_cash_from}",
-             f"marks: last stored {timeframe} closes"]  # fmt: skip
-    if acct["unmarked_positions"]:
-        notes.append(f"{int(acct['unmarked_positions'])} position(s) without stored candles: "
-                     "their unrealized PnL is not counted")  # fmt: skip
-    if view.balances:
+    for col, (label, key) in zip(cols, [("Equity", "equity"), ("Realized PnL", "realized_pnl"),
+                                        ("Unrealized PnL", "unrealized_pnl"), ("Fees", "fees"),
+                                        ("Funding", "funding")], strict=True):  # fmt: skip
+        value = acct[key]
+        col.metric(label, "unknown" if value is None else f"{value:,.2f}")
+    notes = [f"starting cash {acct['start_cash']:,.2f} (the engine's initial_cash, as the "
+             f"service's desk counts it)", f"marks: last stored {timeframe} closes"]  # fmt: skip
+    if acct["unpriced_symbols"]:
+        notes.append(f"no stored candles of {', '.join(acct['unpriced_symbols'])}: equity and "
+                     "unrealized PnL unknown")  # fmt: skip
+    if acct["balances"]:
         notes.append(
-            "exchange balance: " + ", ".join(f"{c} {v:,.2f}" for c, v in view.balances.items())
+            "exchange balance: " + ", ".join(f"{c} {v:,.2f}" for c, v in acct["balances"].items())
         )
     st.caption("; ".join(notes) + f" · ledger seq {view.last_seq}")
 
     st.subheader("Positions")
-    positions = tr.positions_table(view, marks)
+    positions = pd.DataFrame(desk.positions()["positions"])
     show(positions, "positions", "flat")
     st.subheader("Working orders")
-    working = tr.orders_table(view.open_orders())
+    working = tr.orders_table(trading)
     show(working, "orders", "no working order")
 
     derived = ui.trading_derived(ui.ledger_key(config), view.last_seq, ui.closes_key(closes),
@@ -116,14 +124,11 @@ st.caption("Commands go into the ledger (`serving.control`); the running trading
 reason = st.text_input("Reason (recorded with the command)", key="reason")
 left, right = st.columns(2)
 if left.button("Stop new entries", key="stop"):
-    sent_line(
-        "stop", loaders.send_command(config, "stop", reason=reason or "stopped from the dashboard")
-    )
+    why = reason or "stopped from the dashboard"
+    sent_line("stop", loaders.send_command(config, desk, "stop", reason=why))
 if right.button("Start (re-arm trading)", key="start"):
-    sent_line(
-        "start",
-        loaders.send_command(config, "start", reason=reason or "re-armed from the dashboard"),
-    )
+    why = reason or "re-armed from the dashboard"
+    sent_line("start", loaders.send_command(config, desk, "start", reason=why))
 
 st.markdown("**Kill switch**: cancel every working order, close every position when *flatten* "
             "is ticked, and halt until someone re-arms trading.")  # fmt: skip
@@ -133,9 +138,6 @@ if st.button("Kill switch", type="primary", key="kill"):
     if typed.strip() != KILL_WORD:
         st.warning(f"not sent: type {KILL_WORD} in the confirmation box first")
     else:
-        sent_line(
-            f"kill (flatten={flatten})",
-            loaders.send_command(
-                config, "kill", flatten=flatten, reason=reason or "kill switch from the dashboard"
-            ),
-        )
+        why = reason or "kill switch from the dashboard"
+        sent = loaders.send_command(config, desk, "kill", flatten=flatten, reason=why)
+        sent_line(f"kill (flatten={flatten})", sent)

@@ -275,7 +275,7 @@ def test_structure_marks_are_capped_to_the_most_recent() -> None:
 
 def test_r_multiples_are_bars_of_closed_trades_coloured_by_sign() -> None:
     trades = pd.DataFrame({
-        "trade": ["a", "b", "c"], "entry_bar": [T0 + pd.Timedelta(hours=h) for h in (2, 1, 3)],
+        "symbol": ["a", "b", "c"], "entry_bar": [T0 + pd.Timedelta(hours=h) for h in (2, 1, 3)],
         "r_multiple": [-1.1, 2.0, np.nan],
     })  # fmt: skip
 

@@ -15,6 +15,7 @@ from dashboards import trading as tr
 from features.candles.schema import Timeframe
 from features.candles.store import make_store
 from serving.control import pending
+from serving.desk import TradingDesk, snapshot
 from serving.ledger import FillRecord, LedgerConfig, fill_event, open_ledger
 
 PAGE = str(Path(__file__).resolve().parents[2] / "dashboards" / "pages" / "4_Trading.py")
@@ -46,8 +47,10 @@ def home(
     return copy
 
 
-def _trading(home: Path) -> tr.Trading:
-    out = loaders.load_trading(LedgerConfig.build(home), 10_000.0)
+def _trading(home: Path, desk: TradingDesk | None = None) -> tr.Trading:
+    config = LedgerConfig.build(home)
+    desk = desk or loaders.trading_desk(config, (SYMBOL,), 10_000.0)
+    out = loaders.load_trading(config, desk)
     assert isinstance(out, tr.Trading)
     return out
 
@@ -72,24 +75,22 @@ def test_trades_carry_the_engines_r_multiple(
     assert math.isnan(trades.loc[trades["status"] == "open", "r_multiple"].iloc[0])
 
 
-def test_positions_orders_and_account_agree_with_the_fold(
+def test_the_open_trade_its_working_order_and_the_account_come_from_the_desk(
     seeded: tuple[Path, list[dict[str, float]]],
 ) -> None:
     home = seeded[0]
     trading = _trading(home)
     marks = tr.marks_of(_closes(home))
+    trading.desk.marks = marks.get
 
-    positions = tr.positions_table(trading.view, marks)
-    working = tr.orders_table(trading.view.open_orders())
-    account = tr.account(trading, marks)
+    working = tr.orders_table(trading)
+    account = trading.desk.account()
+    [position] = trading.desk.positions()["positions"]
 
-    assert positions[["symbol", "side", "qty"]].values.tolist() == [[SYMBOL, "short", 0.1]]
-    p = positions.iloc[0]
-    assert p["unrealized"] == pytest.approx(-0.1 * (p["mark"] - p["avg_price"]))
+    assert (position["symbol"], position["side"], position["qty"]) == (SYMBOL, "short", -0.1)
     assert working[["leg", "state", "reduce_only"]].values.tolist() == [["tp1", "accepted", True]]
     assert account["equity"] == pytest.approx(trading.view.equity(10_000.0, marks))
-    assert account["equity"] == pytest.approx(account["balance"] + account["unrealized"])
-    assert trading.start_cash_from.startswith("the engine's default")
+    assert set(tr.protections(trading.events)["event"]) == {"halt"}
 
 
 def test_the_equity_curve_ends_at_the_accounts_equity_and_starts_at_the_first_fill(
@@ -104,7 +105,7 @@ def test_the_equity_curve_ends_at_the_accounts_equity_and_starts_at_the_first_fi
     first_fill = min(f.filled_at for f in trading.view.fills.values())
     assert curve.index[0] == first_fill
     assert curve["equity"].iloc[-1] == pytest.approx(
-        tr.account(trading, tr.marks_of(closes))["equity"]
+        trading.view.equity(10_000.0, tr.marks_of(closes))
     )
     assert curve["buy_and_hold"].iloc[0] == pytest.approx(10_000.0)
     assert (curve["drawdown"] >= 0).all()
@@ -122,9 +123,12 @@ def test_a_fill_counts_in_the_curve_only_from_its_bar_on(
     before = tr.equity_curve(trading, closes, TF.delta)
     t = before.index[len(before) // 2]
     extra = FillRecord("late", None, None, SYMBOL, "buy", 1.0, 0.1, 0.0, False, t)
-    events = [*trading.events, fill_event(extra, t)]
+    ledger = open_ledger(LedgerConfig.build(home))
+    events = [*ledger.events(), fill_event(extra, t)]
+    ledger.close()
+    more = tr.Trading(trading.desk, snapshot(events), trading.events)
 
-    after = tr.equity_curve(tr.read(events, 10_000.0), closes, TF.delta)
+    after = tr.equity_curve(more, closes, TF.delta)
 
     pd.testing.assert_series_equal(after["equity"][:t].iloc[:-1], before["equity"][:t].iloc[:-1])
     assert not math.isclose(after["equity"].iloc[-1], before["equity"].iloc[-1])
@@ -135,10 +139,11 @@ def test_the_page_shows_the_halt_the_tables_and_the_equity(home: Path) -> None:
 
     assert not at.exception, [e.value for e in at.exception]
     assert any(HALT in e.value for e in at.error)
-    tables = {d.value.columns[0]: d.value for d in at.dataframe}  # st.dataframe keeps no key
-    assert set(tables) == {"symbol", "client_order_id", "value", "trade", "at"}
-    assert tables["trade"]["r_multiple"].notna().sum() == 3
-    assert tables["at"]["event"].tolist() == ["halt"]
+    tables = {tuple(d.value.columns[:2]): d.value for d in at.dataframe}  # no keys kept
+    assert set(tables) == {("symbol", "side"), ("client_order_id", "exchange_order_id"),
+                           ("value",), ("symbol", "direction"), ("at", "seq")}  # fmt: skip
+    assert tables[("symbol", "direction")]["r_multiple"].notna().sum() == 3
+    assert tables[("at", "seq")]["event"].tolist() == ["halt"]
     assert len(at.get("plotly_chart")) == 2  # equity vs buy-and-hold, R multiples
     assert {m.label for m in at.metric} >= {"Equity", "Unrealized PnL", "Realized PnL"}
 
@@ -190,30 +195,28 @@ def test_a_corrupt_ledger_is_one_line(tmp_path: Path) -> None:
     path = loaders.ledger_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a database at all" * 100)
+    config = LedgerConfig.build(tmp_path)
 
-    out = loaders.load_trading(LedgerConfig.build(tmp_path), 10_000.0)
+    out = loaders.load_trading(config, loaders.trading_desk(config, (SYMBOL,), 10_000.0))
 
     assert isinstance(out, loaders.Missing)
-    assert "cannot open the trading ledger" in out.message
+    assert "cannot read the trading ledger" in out.message
 
 
-def test_a_refresh_folds_only_the_new_events_and_agrees_with_a_full_read(home: Path) -> None:
+def test_a_refresh_continues_the_desks_fold_and_agrees_with_a_fresh_one(home: Path) -> None:
     config = LedgerConfig.build(home)
-    first = loaders.load_trading(config, 10_000.0)
-    assert isinstance(first, tr.Trading)
+    desk = loaders.trading_desk(config, (SYMBOL,), 10_000.0)
+    first = _trading(home, desk)
+    seq, qty = first.view.last_seq, first.view.positions[SYMBOL].qty
     ledger = open_ledger(config)
-    t = first.events[-1].at
+    t = pd.Timestamp("2024-01-09", tz="UTC")
     ledger.append([fill_event(FillRecord("more", None, None, SYMBOL, "buy", 1.0, 0.2, 0.1,
                                          False, t), t)])  # fmt: skip
     ledger.close()
 
-    again = loaders.load_trading(config, 10_000.0, first)
-    assert isinstance(again, tr.Trading)
-    unchanged = loaders.load_trading(config, 10_000.0, again)
-    full = loaders.load_trading(config, 10_000.0)
+    again = _trading(home, desk)
+    fresh = _trading(home)
 
-    assert isinstance(full, tr.Trading)
-    assert unchanged is again
-    assert len(first.events) + 1 == len(again.events) == len(full.events)
-    assert again.view.positions[SYMBOL] == full.view.positions[SYMBOL]
-    assert first.view.positions[SYMBOL] != full.view.positions[SYMBOL]  # the first is untouched
+    assert again.view.last_seq == fresh.view.last_seq == seq + 1
+    assert again.view.positions[SYMBOL] == fresh.view.positions[SYMBOL]
+    assert again.view.positions[SYMBOL].qty == pytest.approx(qty + 0.2)
