@@ -129,7 +129,8 @@ def trading_payload(home: str) -> dict[str, Any]:
     store = make_store("parquet", root=Path(home) / "candles")
     closes = {s: store.read(s, tf)["close"] for s in SYMBOLS}
     start = time.perf_counter()
-    trading = loaders.load_trading(LedgerConfig.build(Path(home)), 10_000.0)
+    config = LedgerConfig.build(Path(home))
+    trading = loaders.load_trading(config, loaders.trading_desk(config, SYMBOLS, 10_000.0))
     assert isinstance(trading, tr.Trading)
     read_s = time.perf_counter() - start
     start = time.perf_counter()

@@ -155,6 +155,7 @@ def seed_registry(home: Path, days: int = 30, start: str = "2024-01-01", seed: i
     challenger, refused by the gate ("does not beat the champion").
     """
     import numpy as np
+    import pandas as pd
 
     from features.smc import SMCConfig, compute_smc
     from orchestration.assets.training import train_register
@@ -174,15 +175,21 @@ def seed_registry(home: Path, days: int = 30, start: str = "2024-01-01", seed: i
                            horizon_bars=12),
     )  # fmt: skip
     registry = RegistryConfig.local(home)
+
+    def features_of(symbol: str, candles: pd.DataFrame) -> pd.DataFrame:
+        smc = compute_smc(candles, SMCConfig.for_timeframe(tf)).reset_index(drop=True)
+        smc.insert(0, "event_timestamp", candles.index + tf.delta)
+        return smc
+
     markets = {}
     for symbol in ("BTC/USDT", "ETH/USDT"):
         candles = synthetic_candles(symbol, tf.label, start, days, seed)
-        smc = compute_smc(candles, SMCConfig.for_timeframe(tf)).reset_index(drop=True)
-        smc.insert(0, "event_timestamp", candles.index + tf.delta)
-        markets[symbol] = prepare_market(symbol, candles, smc, tf, config)
+        markets[symbol] = prepare_market(symbol, candles, features_of(symbol, candles), tf,
+                                         config)  # fmt: skip
     out = home / "models" / "seed"
     outcome = train_register(markets, tf, config, registry, PromotionConfig(), out,
-                             random_seeds=2, source="dashboards.seed")  # fmt: skip
+                             features_of=features_of, random_seeds=2,
+                             source="dashboards.seed")  # fmt: skip
     set_champion(registry, outcome.logged.version, reason="first model, set by hand")
     assert outcome.result.bundle is not None
     bundle = load_bundle(outcome.result.bundle)
