@@ -58,7 +58,7 @@ bench: setup ## Benchmarks: speed and peak memory, side by side with peers
 smc-pictures: setup ## Render each SMC concept on real data to docs/img/smc/ (DATA=../shared/data)
 	$(BIN)/python docs/smc_pictures.py $${DATA:-../shared/data}
 
-up: setup ## Start Dagster (:3070), the signal service (:3080) and the dashboard (:3090); Ctrl-C or `make down` stops them
+up: setup ## Start Dagster (:3070), the signal service (:3080), the dashboard (:3090) and the MLflow UI (:3100); Ctrl-C or `make down` stops them
 	exec $(BIN)/smartmarket up
 
 down: ## Stop what `make up` started

@@ -9,6 +9,10 @@
 - **payload**: bytes of the Market chart's Plotly JSON (what goes over the websocket) for the
   default window, the whole year resampled to the ``max_bars`` limit, and the whole year of 5m
   bars drawn as is (what the resampling avoids).
+- **trading and models**: a ledger over the seeded span (a round trip every 200 bars per
+  symbol) and a registry of two tiny model versions (``dashboards.seed``), so the Trading and
+  Models pages draw their tables and charts; the Trading equity chart's fold, curve and JSON.
+  ``SMARTMARKET_BENCH_DASH_PAGES`` (comma-separated page files) measures only those pages.
 - **drift**: ``dashboards.drift.drift_report`` + ``write_snapshot`` on 30 days x 2 symbols of
   230 inputs (17,280 reference rows, sampled to 5,000) against one day (576 rows).
 """
@@ -25,8 +29,10 @@ from bench.common import REPO_ROOT, run_case
 
 DAYS = int(os.environ.get("SMARTMARKET_BENCH_DASH_DAYS", "365"))
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
-PAGES = ("app.py", "pages/1_Market.py", "pages/2_Backtests.py", "pages/3_Signals.py",
-         "pages/4_Trading.py", "pages/5_Models.py", "pages/6_Monitoring.py")  # fmt: skip
+PAGES = tuple(os.environ.get("SMARTMARKET_BENCH_DASH_PAGES", "").split(",")) if os.environ.get(
+    "SMARTMARKET_BENCH_DASH_PAGES") else (
+    "app.py", "pages/1_Market.py", "pages/2_Backtests.py", "pages/3_Signals.py",
+    "pages/4_Trading.py", "pages/5_Models.py", "pages/6_Monitoring.py")  # fmt: skip
 
 
 def seed(home: str, days: int) -> dict[str, Any]:
@@ -36,6 +42,26 @@ def seed(home: str, days: int) -> dict[str, Any]:
     start = time.perf_counter()
     seed_home(Path(home), SYMBOLS, days=days)
     return {"seconds": round(time.perf_counter() - start, 1)}
+
+
+def seed_trading(home: str) -> dict[str, Any]:
+    """A paper-trading ledger over the whole seeded span (a round trip every 200 bars per
+    symbol, 24 bars held) and a registry of two tiny model versions; return the counts."""
+    from dashboards.seed import seed_ledger, seed_registry
+    from features.candles.schema import Timeframe
+    from features.candles.store import make_store
+
+    start = time.perf_counter()
+    bars = len(
+        make_store("parquet", root=Path(home) / "candles").read(SYMBOLS[0], Timeframe.parse("5m"))
+    )
+    trades = bars // 200 - 2
+    for k, symbol in enumerate(SYMBOLS):
+        seed_ledger(Path(home), symbol, trades=trades, halt=None if k == 0 else "bench halt")
+    ledger_s = time.perf_counter() - start
+    seed_registry(Path(home))
+    return {"trades": trades * len(SYMBOLS), "ledger_s": round(ledger_s, 1),
+            "registry_s": round(time.perf_counter() - start - ledger_s, 1)}  # fmt: skip
 
 
 def pages(home: str) -> dict[str, Any]:
@@ -78,6 +104,7 @@ def payload(home: str) -> dict[str, Any]:
         "one year of 5m as is": (candles, "5m"),
     }
     out: dict[str, Any] = {"bars": len(candles)}
+    out.update(trading_payload(home))
     for name, (view, label) in views.items():
         overlays = figures.OVERLAYS if label == "5m" and len(view) <= 3000 else (
             "zones", "structure", "liquidity", "premium_discount")  # fmt: skip
@@ -88,6 +115,35 @@ def payload(home: str) -> dict[str, Any]:
         out[name] = {"bars": len(view), "timeframe": label, "bytes": len(text),
                      "to_json_s": round(time.perf_counter() - start, 3)}  # fmt: skip
     return out
+
+
+def trading_payload(home: str) -> dict[str, Any]:
+    """The Trading page's equity chart: fold + curve time and JSON size (thinned to 4,000)."""
+    from dashboards import figures, loaders
+    from dashboards import trading as tr
+    from features.candles.schema import Timeframe
+    from features.candles.store import make_store
+    from serving.ledger import LedgerConfig
+
+    tf = Timeframe.parse("5m")
+    store = make_store("parquet", root=Path(home) / "candles")
+    closes = {s: store.read(s, tf)["close"] for s in SYMBOLS}
+    start = time.perf_counter()
+    config = LedgerConfig.build(Path(home))
+    trading = loaders.load_trading(config, loaders.trading_desk(config, SYMBOLS, 10_000.0))
+    assert isinstance(trading, tr.Trading)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    curve = tr.equity_curve(trading, closes, tf.delta)
+    trades = tr.trades_table(trading.view)
+    curve_s = time.perf_counter() - start
+    text = figures.equity_figure(figures.thin(curve, 4000)).to_json()
+    r_text = figures.r_multiples_figure(trades).to_json()
+    return {"Trading equity chart": {"bars": len(curve), "events": len(trading.events),
+                                     "read_fold_s": round(read_s, 2),
+                                     "curve_and_trades_s": round(curve_s, 2),
+                                     "bytes": len(text)},
+            "Trading R-multiple chart": {"trades": len(trades), "bytes": len(r_text)}}  # fmt: skip
 
 
 def drift(days: int, inputs: int) -> dict[str, Any]:
@@ -124,6 +180,9 @@ def run() -> list[dict[str, Any]]:
         home = str(Path(folder) / "home")
         seeded = run_case("bench.bench_dashboard:seed", home=home, days=DAYS)
         rows.append({"case": f"seed {DAYS} days x 2 symbols (+ backtests)", **seeded})
+        trading = run_case("bench.bench_dashboard:seed_trading", home=home)
+        rows.append({"case": "seed a ledger over those days and a registry of two versions",
+                     **trading})  # fmt: skip
         timed = run_case("bench.bench_dashboard:pages", home=home)
         memory = {k: timed.pop(k) for k in ("base_rss_mb", "peak_rss_mb")}
         for page, seconds in timed.items():

@@ -466,3 +466,63 @@ __all__ = [
     "volume_profile_figure",
     "zone_shapes",
 ]
+
+
+def r_multiples_figure(trades: pd.DataFrame) -> go.Figure:
+    """Return each closed trade's R multiple as a bar (green win, red loss), oldest first."""
+    closed = trades.dropna(subset=["r_multiple"]).sort_values("entry_bar")
+    r = closed["r_multiple"].to_numpy(np.float64)
+    colors = np.where(r > 0, "#2ca02c", "#d62728")
+    fig = go.Figure(go.Bar(x=closed["entry_bar"], y=r, marker_color=colors,
+                           customdata=closed["symbol"], name="R",
+                           hovertemplate="%{customdata}: %{y:.2f}R<extra></extra>"))  # fmt: skip
+    fig.update_layout(title=f"R multiple per closed trade ({len(r)})", height=280,
+                      margin={"t": 40, "b": 20}, yaxis_title="R")  # fmt: skip
+    return fig
+
+
+def calibration_figure(
+    table: pd.DataFrame, title: str = "Calibration (out of sample)"
+) -> go.Figure:
+    """Return observed frequency against mean predicted probability per bin, and the diagonal.
+
+    ``table`` is ``calibration.csv``: ``mean_predicted``, ``observed``, ``count`` per bin.
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect",
+                             line={"dash": "dot", "color": "grey"}))  # fmt: skip
+    counts = table["count"].to_numpy(np.float64)
+    size = 8 + 22 * np.sqrt(counts / counts.max()) if len(counts) and counts.max() > 0 else 8
+    fig.add_trace(go.Scatter(x=table["mean_predicted"], y=table["observed"],
+                             mode="lines+markers", name="model", marker={"size": size},
+                             customdata=table["count"],
+                             hovertemplate="predicted %{x:.2f}, observed %{y:.2f} "
+                                           "(%{customdata} intents)<extra></extra>"))  # fmt: skip
+    fig.update_layout(title=title, height=380, margin={"t": 40, "b": 20},
+                      xaxis={"title": "mean predicted P", "range": [0, 1]},
+                      yaxis={"title": "observed share of wins", "range": [0, 1]})  # fmt: skip
+    return fig
+
+
+def importance_figure(table: pd.DataFrame, top: int = 25) -> go.Figure:
+    """Return the ``top`` inputs by permutation importance (ROC AUC lost when shuffled)."""
+    shown = table.head(top).iloc[::-1]
+    fig = go.Figure(go.Bar(x=shown["auc_drop"], y=shown["input"], orientation="h",
+                           name="AUC drop"))  # fmt: skip
+    fig.update_layout(title=f"Permutation importance (top {len(shown)} of {len(table)} inputs)",
+                      height=max(300, 18 * len(shown) + 80), margin={"t": 40, "b": 20},
+                      xaxis_title="ROC AUC lost when shuffled (validation windows)")  # fmt: skip
+    return fig
+
+
+def folds_figure(folds: pd.DataFrame) -> go.Figure:
+    """Return each walk-forward fold's test-window return per variant (grouped bars)."""
+    fig = go.Figure()
+    names = [c for c in folds.columns if c.endswith("_return")]
+    for column in names:
+        fig.add_trace(go.Bar(x=folds["fold"].astype(str), y=folds[column],
+                             name=column.removesuffix("_return")))  # fmt: skip
+    fig.update_layout(title="Return per fold (test windows)", barmode="group", height=340,
+                      margin={"t": 40, "b": 20}, xaxis_title="fold",
+                      yaxis={"tickformat": ".1%"})  # fmt: skip
+    return fig

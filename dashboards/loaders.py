@@ -13,7 +13,8 @@ Sources and where they live:
   under ``<home>/backtests`` and ``<home>/backtest`` (``make run``'s synthetic report);
 - signals: the signal service's ``GET /api/signals`` (``DashboardSettings.service_url``);
 - service health: its ``GET /metrics`` (Prometheus text);
-- trading: the ledger ``<home>/ledger/ledger.sqlite`` (issue 13);
+- trading: the ledger (``<home>/ledger/ledger.sqlite`` or PostgreSQL), folded by
+  ``dashboards.trading``;
 - models: the MLflow store ``<home>/mlflow/mlflow.db`` (issue 11);
 - drift: ``<home>/monitoring/drift/<day>/summary.json`` + ``report.html`` and the model-health
   flag, written by the ``drift_snapshot`` asset and the drift sensor;
@@ -39,8 +40,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from dashboards.trading import Trading
     from features.candles.store.base import CandleStore
     from orchestration.settings import Settings
+    from serving.desk import TradingDesk
+    from serving.ledger import LedgerConfig
 
 T = TypeVar("T")
 DEFAULT_PORT = 3090
@@ -67,6 +71,8 @@ class DashboardSettings(BaseSettings):
     refresh_seconds: float = Field(default=30.0, ge=1.0)
     max_bars: int = Field(default=3000, ge=100)
     request_timeout_s: float = Field(default=2.0, gt=0)
+    mlflow_url: str = "http://127.0.0.1:3100"
+    login: bool = False  # Streamlit's OIDC login on every page (docs/dashboard.md)
 
 
 def load_settings() -> Settings | Missing:
@@ -314,23 +320,73 @@ def parse_prometheus(text: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "labels", "value"])
 
 
+TRADE_FIRST = "run `smartmarket trade --mode paper --synthetic`"
+
+
 def ledger_path(home: Path) -> Path:
-    """The embedded trading ledger (SQLite) of the trading issue."""
+    """The embedded trading ledger (SQLite) under the app home."""
     return home / "ledger" / "ledger.sqlite"
 
 
+def trading_desk(config: LedgerConfig, symbols: Sequence[str], start_cash: float) -> TradingDesk:
+    """The desk over the ledger (``serving.desk``, as the service builds it); opens nothing."""
+    from serving.desk import DeskConfig, TradingDesk
+
+    return TradingDesk(config, DeskConfig(tuple(symbols), start_cash))
+
+
+def _absent(config: LedgerConfig) -> Missing | None:
+    if config.backend == "sqlite" and not (config.path and config.path.is_file()):
+        return Missing(f"no trading yet: no ledger at {config.path}; {TRADE_FIRST}")
+    return None
+
+
+def load_trading(config: LedgerConfig, desk: TradingDesk) -> Trading | Missing:
+    """Read the ledger ``config`` names through ``desk`` (its fold continues from the last read).
+
+    Also reads the halt, resume, control, correction and funding events, which the desk's
+    fold does not keep. ``Missing`` for a ledger that is absent (SQLite: never created here),
+    empty, or cannot be read.
+    """
+    from dashboards.trading import SIDE_KINDS, Trading
+
+    absent = _absent(config)
+    if absent is not None:
+        return absent
+    try:
+        snap = desk.snapshot()
+        events = desk.ledger().events(kinds=SIDE_KINDS)
+    except Exception as exc:  # a corrupt file, a dropped connection: never a traceback
+        return Missing(f"cannot read the trading ledger ({config!r}): {_first_line(exc)}")
+    if snap.view.last_seq == 0:
+        return Missing(f"no trading yet: the ledger is empty; {TRADE_FIRST}")
+    return Trading(desk, snap, events)
+
+
+def send_command(config: LedgerConfig, desk: TradingDesk, command: str,
+                 **detail: Any) -> int | Missing:  # fmt: skip
+    """Append a command for the trading loop through the desk (``by="dashboard"``).
+
+    Returns the command's sequence number in the ledger; never creates a SQLite ledger.
+    """
+    from serving.desk import DeskInputError
+    from serving.ledger import LedgerError
+
+    absent = _absent(config)
+    if absent is not None:
+        return absent
+    try:
+        return int(desk.command(command, "dashboard", **detail)["seq"])
+    except (DeskInputError, LedgerError) as exc:
+        return Missing(f"the {command} command was not recorded: {_first_line(exc)}")
+
+
 def load_ledger(home: Path) -> Path | Missing:
-    """Return the ledger file when there is one; positions and orders come from it."""
+    """Return the SQLite ledger file when there is one (the entry page's availability line)."""
     path = ledger_path(home)
     if not path.is_file():
-        return Missing(
-            "nothing yet: no trading ledger at "
-            f"{path}; paper trading (`smartmarket trade`, issue 13) writes it"
-        )
-    return Missing(
-        f"a ledger exists at {path}, but this dashboard cannot read it yet: "
-        "its reader (serving.ledger) is not on this branch"
-    )
+        return Missing(f"no trading yet: no ledger at {path}; {TRADE_FIRST}")
+    return path
 
 
 def mlflow_db(home: Path) -> Path:
@@ -339,35 +395,16 @@ def mlflow_db(home: Path) -> Path:
 
 
 def load_models(home: Path) -> pd.DataFrame | Missing:
-    """Return the registered model versions with their aliases (MLflow registry)."""
+    """Return the registered model versions of the app home's MLflow store (newest first)."""
     db = mlflow_db(home)
     if not db.is_file():
         return Missing(
-            f"nothing yet: no MLflow store at {db}; train a model with `smartmarket train` "
-            "(issue 11)"
+            f"nothing yet: no MLflow store at {db}; train a model with `smartmarket train`"
         )
-    try:
-        from mlflow.tracking import MlflowClient
+    from dashboards.models import versions
+    from training.registry import RegistryConfig
 
-        client = MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
-        rows = []
-        for model in client.search_registered_models():
-            aliases = {v: k for k, v in (model.aliases or {}).items()}
-            for version in client.search_model_versions(f"name='{model.name}'"):
-                rows.append(
-                    {
-                        "model": model.name,
-                        "version": int(version.version),
-                        "alias": aliases.get(version.version, ""),
-                        "run_id": version.run_id,
-                        "created": pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
-                    }
-                )
-    except Exception as exc:  # a store of another MLflow version, a locked file
-        return Missing(f"cannot read the MLflow store {db}: {_first_line(exc)}")
-    if not rows:
-        return Missing(f"no registered model in {db} yet: run `smartmarket train`")
-    return pd.DataFrame(rows).sort_values(["model", "version"], ascending=[True, False])
+    return versions(RegistryConfig.local(home))
 
 
 # -- monitoring ---------------------------------------------------------------------------------
@@ -516,7 +553,10 @@ __all__ = [
     "load_settings",
     "load_signals",
     "load_trades",
+    "load_trading",
     "metrics_table",
     "mtf_reading",
     "parse_prometheus",
+    "send_command",
+    "trading_desk",
 ]

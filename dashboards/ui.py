@@ -22,9 +22,52 @@ T = TypeVar("T")
 
 
 def page(title: str) -> None:
-    """Configure the page and write its title."""
+    """Configure the page and write its title; behind the login when it is on."""
     st.set_page_config(page_title=f"SmartMarket · {title}", layout="wide")
     st.title(title)
+    if dashboard_settings().login and not logged_in():
+        st.stop()
+
+
+AUTH_KEYS = ("redirect_uri", "cookie_secret")
+
+
+def login_problem() -> str | None:
+    """Why Streamlit's OIDC login (``st.login``) cannot work here, or ``None``."""
+    import importlib.util
+
+    if importlib.util.find_spec("authlib") is None:
+        return "Authlib (>= 1.3.2) is not installed: `pip install 'Authlib>=1.3.2'`"
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file at all
+        auth = None
+    if not auth:
+        return "no [auth] section in dashboards/.streamlit/secrets.toml (docs/dashboard.md)"
+    missing = [k for k in AUTH_KEYS if k not in auth]
+    if missing:
+        return f"[auth] in secrets.toml lacks {', '.join(missing)}"
+    return None
+
+
+def logged_in() -> bool:
+    """With ``SMARTMARKET_DASHBOARD_LOGIN`` on: whether a user is logged in (else ask).
+
+    Fails closed: when the login cannot work (no Authlib, no ``[auth]`` secrets) the page says
+    why and shows nothing else.
+    """
+    problem = login_problem()
+    if problem:
+        st.error(f"SMARTMARKET_DASHBOARD_LOGIN is on but the login cannot work: {problem}. "
+                 "Nothing is shown until it does.")  # fmt: skip
+        return False
+    if not st.user.is_logged_in:
+        st.info("Log in to see the dashboard.")
+        st.button("Log in", on_click=st.login, key="login")
+        return False
+    st.sidebar.caption(f"logged in as {st.user.get('email') or st.user.get('name') or 'user'}")
+    st.sidebar.button("Log out", on_click=st.logout, key="logout")
+    return True
 
 
 def settings() -> Settings | None:
@@ -139,3 +182,86 @@ def trades(folder: Path) -> pd.DataFrame | Missing:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _trades(folder: str, mtime: float) -> pd.DataFrame | Missing:
     return loaders.load_trades(Path(folder))
+
+
+def closes(settings: Settings, symbols: tuple[str, ...], timeframe: str) -> dict[str, pd.Series]:
+    """The stored closes of each ledger symbol (its market name in the store), by venue symbol."""
+    return _closes(settings.store, str(settings.candles_dir), _dsn(settings), symbols, timeframe)
+
+
+@st.cache_data(ttl=60, max_entries=8, show_spinner="reading closes")
+def _closes(kind: str, root: str, dsn: str | None, symbols: tuple[str, ...],
+            timeframe: str) -> dict[str, pd.Series]:  # fmt: skip
+    from dashboards.trading import market_symbol
+
+    out = {}
+    for symbol in symbols:
+        frame = loaders.load_candles(_store(kind, root, dsn), market_symbol(symbol), timeframe)
+        if not isinstance(frame, Missing):
+            out[symbol] = frame["close"]
+    return out
+
+
+@st.cache_data(ttl=60, show_spinner="reading the model registry")
+def model_versions(config: Any) -> pd.DataFrame | Missing:
+    """The registry's versions (``dashboards.models.versions``), cached for a minute."""
+    from dashboards.models import versions
+
+    return versions(config)
+
+
+@st.cache_data(max_entries=16, show_spinner="reading the run's evaluation")
+def run_detail(config: Any, run_id: str) -> Any:
+    """What a run logged (a finished run does not change: cached by its id)."""
+    from dashboards.models import run_detail as read
+
+    return read(config, run_id)
+
+
+def ledger_key(config: Any) -> str:
+    """A cache key of a ledger configuration (the DSN only as a hash)."""
+    import hashlib
+
+    secret = hashlib.sha256((config.dsn or "").encode()).hexdigest()[:12]
+    return f"{config.backend}:{config.path}:{secret}"
+
+
+@st.cache_resource(show_spinner=False)
+def _desk(key: str, _config: Any, symbols: tuple[str, ...], start_cash: float) -> Any:
+    return loaders.trading_desk(_config, symbols, start_cash)
+
+
+def desk(config: Any, symbols: tuple[str, ...], start_cash: float) -> Any:
+    """The trading desk over the ledger, one per ledger and process: its fold is kept between
+    runs and continued with the events appended since (``serving.desk.TradingDesk``)."""
+    return _desk(ledger_key(config), config, symbols, start_cash)
+
+
+@st.cache_data(max_entries=4, show_spinner="computing the equity curve")
+def trading_derived(
+    key: str, last_seq: int, closes_key: tuple[Any, ...], timeframe: str,
+    _trading: Any, _closes: dict[str, pd.Series],
+) -> dict[str, Any]:  # fmt: skip
+    """Trades, the equity curve (thinned for its chart), risk figures and both charts of a
+    ledger state; recomputed only when the ledger (``last_seq``) or the closes change."""
+    from dashboards import figures
+    from dashboards import trading as tr
+    from features.candles.schema import Timeframe
+
+    trades = tr.trades_table(_trading.view)  # the desk's round trips
+    curve = tr.equity_curve(_trading, _closes, Timeframe.parse(timeframe).delta)
+    out: dict[str, Any] = {"trades": trades, "points": len(curve), "equity_fig": None,
+                           "r_fig": None, "summary": {}}  # fmt: skip
+    if len(curve):
+        out["equity_fig"] = figures.equity_figure(
+            figures.thin(curve, 4000), title="Equity vs buy-and-hold (ledger)"
+        )
+    if len(trades):
+        out["summary"] = tr.summary(trades, curve, _trading.start_cash)
+        out["r_fig"] = figures.r_multiples_figure(trades)
+    return out
+
+
+def closes_key(closes: dict[str, pd.Series]) -> tuple[Any, ...]:
+    """What identifies a set of closes: per symbol its length and newest time."""
+    return tuple((s, len(c), str(c.index[-1])) for s, c in sorted(closes.items()) if len(c))

@@ -18,7 +18,8 @@ compounded), with the deflated Sharpe ratio over every variant tried.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,28 @@ VARIANTS: tuple[str, ...] = ("rules", "setups", "model_filtered", "model_sized",
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The fold table, the stitched equity curves and the summary per variant."""
+    """The fold table, the stitched equity curves and the summary per variant.
+
+    ``calibration`` is the reliability table of every fold's out-of-sample predictions
+    (``training.calibration.reliability_curve``); ``importance`` the final model's
+    permutation importance on its validation windows (``training.importance``).
+    """
 
     folds: pd.DataFrame
     equity: pd.DataFrame
     summary: pd.DataFrame
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def write(self, folder: Path) -> None:
+        """Write the tables the registry logs: ``folds``, ``summary``, ``equity``,
+        ``calibration`` and ``importance`` (CSV)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folds.to_csv(folder / "folds.csv", index=False)
+        self.summary.to_csv(folder / "summary.csv")
+        self.equity.to_csv(folder / "equity.csv")
+        self.calibration.to_csv(folder / "calibration.csv", index=False)
+        self.importance.to_csv(folder / "importance.csv", index=False)
 
     def evidence(self, variant: str) -> dict[str, float]:
         """The out-of-sample figures of ``variant`` (the promotion gate's inputs)."""
@@ -165,7 +183,34 @@ def evaluate(result: TrainingResult, random_seeds: int = 20) -> Evaluation:
             equity[name] = pd.concat(pieces).groupby(level=0).last()
     equity_frame = pd.DataFrame(equity).sort_index().ffill()
     summary = _summary(equity_frame, trades, random_pcts)
-    return Evaluation(pd.DataFrame(rows), equity_frame, summary)
+    importance = result.importance if result.importance is not None else pd.DataFrame()
+    return Evaluation(pd.DataFrame(rows), equity_frame, summary, calibration_table(result),
+                      importance)  # fmt: skip
+
+
+def calibration_table(result: TrainingResult, n_bins: int = 10) -> pd.DataFrame:
+    """The reliability curve of every fold's test predictions: ``bin``, ``mean_predicted``,
+    ``observed`` (the labels' mean) and ``count`` per probability bin (empty bins left out)."""
+    from training.calibration import reliability_curve
+
+    preds = [fr.predictions for fr in result.folds if len(fr.predictions)]
+    columns = ["bin", "mean_predicted", "observed", "count"]
+    if not preds:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(preds, ignore_index=True)
+    curve = reliability_curve(frame["label"].to_numpy(np.float64),
+                              frame["p"].to_numpy(np.float64), n_bins)  # fmt: skip
+    full = curve.counts > 0
+    return pd.DataFrame(
+        {
+            "bin": [
+                f"{a:.1f}-{b:.1f}" for a, b in zip(curve.edges[:-1], curve.edges[1:], strict=True)
+            ],
+            "mean_predicted": curve.predicted,
+            "observed": curve.observed,
+            "count": curve.counts,
+        }
+    )[full].reset_index(drop=True)
 
 
 def _summary(

@@ -134,6 +134,7 @@ class TrainingResult:
     fingerprint: str
     label_summary: dict[str, Any]
     bundle: Path | None = None
+    importance: pd.DataFrame | None = None  # permutation importance of the final model
 
 
 def prepare_market(
@@ -233,8 +234,13 @@ def _fit_fold(
     step_ns: int,
     config: TrainConfig,
     tuner_dir: Path | None = None,
+    explain: list[pd.DataFrame] | None = None,
 ) -> tuple[Any, Any, Any, float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """Fit one fold; return the model, preprocessor, calibrator, threshold, reference, test."""
+    """Fit one fold; return the model, preprocessor, calibrator, threshold, reference, test.
+
+    With ``explain`` (a list), the permutation importance of the inputs on the validation
+    windows (``training.importance``) is appended to it.
+    """
     data = fold_data(
         frame, rows[fold.train], rows[fold.valid], rows[fold.test],
         columns=columns, target=TARGET, step_ns=step_ns, config=config.dataset, weight=WEIGHT,
@@ -264,6 +270,12 @@ def _fit_fold(
     else:  # too few validation rows, or one class: leave the probabilities as they are
         calibrator = TemperatureCalibrator(1.0)
     q_valid = calibrator.transform(p_valid) if len(p_valid) else p_valid
+    if explain is not None:
+        from training.importance import permutation_importance
+
+        names = list(data.preprocessor.output_names)
+        explain.append(permutation_importance(model.predict_proba, data.valid.x, data.valid.y,
+                                              names))  # fmt: skip
     r_valid = intents["r_multiple"].to_numpy()[valid_intents]
     threshold = choose_threshold(q_valid, r_valid, config.min_valid_trades) if len(q_valid) else 0.0
     reference = float(np.mean(q_valid)) if len(q_valid) else 0.5
@@ -348,9 +360,8 @@ def train_and_evaluate(
         config, dict(markets), intents, results, tuple(columns), fingerprint, summary
     )
     progress("final model on every labelled intent")
-    return dataclasses.replace(
-        result, bundle=_final_bundle(result, frame, rows, timeframe, out_dir)
-    )
+    bundle, importance = _final_bundle(result, frame, rows, timeframe, out_dir)
+    return dataclasses.replace(result, bundle=bundle, importance=importance)
 
 
 def _final_bundle(
@@ -359,8 +370,11 @@ def _final_bundle(
     rows: np.ndarray,
     timeframe: Timeframe,
     out_dir: Path,
-) -> Path:
-    """Refit on every labelled intent (the last validation share stops and calibrates)."""
+) -> tuple[Path, pd.DataFrame]:
+    """Refit on every labelled intent (the last validation share stops and calibrates).
+
+    Returns the bundle and the permutation importance of its inputs on that validation share.
+    """
     config, intents = result.config, result.intents
     n = len(intents)
     cut = int(n * (1.0 - config.splits.valid_fraction))
@@ -380,9 +394,10 @@ def _final_bundle(
         label_end,
         0,
     )
+    explained: list[pd.DataFrame] = []
     model, pre, cal, thr, ref, _, _, _ = _fit_fold(
         frame, intents, rows, fold, list(result.columns), timeframe.ns, config,
-        out_dir / "tuner" / "final",
+        out_dir / "tuner" / "final", explained,
     )  # fmt: skip
     meta = BundleMeta(
         kind=config.kind,
@@ -398,4 +413,4 @@ def _final_bundle(
         setup={"final_target": config.setup_final_target},
         labels=dataclasses.asdict(config.meta),
     )
-    return save_bundle(out_dir / "bundle", model, pre, cal, meta)
+    return save_bundle(out_dir / "bundle", model, pre, cal, meta), explained[0]

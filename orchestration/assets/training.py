@@ -203,10 +203,7 @@ def train_register(
     progress(f"evaluating {len(result.folds)} folds through the engine")
     evaluation = evaluate(result, random_seeds=random_seeds)
     tables = out_dir / "evaluation"
-    tables.mkdir(exist_ok=True)
-    evaluation.folds.to_csv(tables / "folds.csv", index=False)
-    evaluation.summary.to_csv(tables / "summary.csv")
-    evaluation.equity.to_csv(tables / "equity.csv")
+    evaluation.write(tables)
     y, p = pooled(result)
     champion = version_by_alias(registry, CHAMPION)
     before = None if champion is None else str(champion.version)

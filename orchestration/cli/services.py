@@ -13,10 +13,12 @@ from orchestration.cli.errors import user_errors
 from orchestration.cli.ui import console
 
 if TYPE_CHECKING:
+    from orchestration.settings import Settings
     from orchestration.supervisor import Service
 
 app = typer.Typer()
 DAGSTER_PORT = 3070
+MLFLOW_PORT = 3100
 
 
 def _pid_file(home: Path) -> Path:
@@ -29,8 +31,12 @@ def up(
     port: int = typer.Option(DAGSTER_PORT, help="Port of the Dagster UI."),
     grace: float = typer.Option(20.0, help="Seconds each service gets to stop cleanly."),
     dashboard_port: int = typer.Option(3090, help="Port of the Streamlit dashboard."),
+    mlflow_port: int = typer.Option(MLFLOW_PORT, help="Port of the MLflow UI."),
 ) -> None:
-    """Start Dagster (webserver, daemon) and the signal service on 127.0.0.1; Ctrl-C stops them."""
+    """Start Dagster, the signal service, the dashboard and the MLflow UI on 127.0.0.1.
+
+    Ctrl-C (or `smartmarket down` from another shell) stops them all.
+    """
     from orchestration.main_job import REPO_ROOT, prepare_dagster_home
     from orchestration.supervisor import Service, supervise
 
@@ -56,6 +62,12 @@ def up(
 
     services.append(dashboard_service(settings, dashboard_port))
     # -- end of the dashboard block --
+    mlflow_ui = mlflow_ui_service(settings, mlflow_port)
+    if mlflow_ui is None:
+        console.print("MLflow UI: not started, SMARTMARKET_MLFLOW_URI names a tracking server "
+                      "(open it there)")  # fmt: skip
+    else:
+        services.append(mlflow_ui)
     code = supervise(services, pid_file, echo=console.print, grace=grace)
     raise typer.Exit(code)
 
@@ -74,6 +86,38 @@ def _signal_service(home: Path) -> Service:
         url=f"http://{service.host}:{service.port}/docs",
         env=service_env(home, service.workers, service.access_log),
         cwd=REPO_ROOT,
+    )
+
+
+def mlflow_ui_service(settings: Settings, port: int = MLFLOW_PORT) -> Service | None:
+    """``mlflow server`` on 127.0.0.1:``port`` over the app home's tracking store.
+
+    The store is the one training writes (``orchestration.assets.training.registry_config``):
+    ``<home>/mlflow/mlflow.db``, or the database ``SMARTMARKET_MLFLOW_URI`` names, passed in the
+    environment (``MLFLOW_BACKEND_STORE_URI``), never on the command line where ``ps`` shows
+    it. One worker, telemetry off (STACK.md). ``None`` when the URI is itself a tracking server
+    (``http(s)://``): there is nothing to start.
+    """
+    from orchestration.supervisor import Service
+    from training.registry import RegistryConfig
+
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--mlflow-port {port} is not a TCP port (1..65535)")
+    local = RegistryConfig.local(settings.home_dir)
+    uri = settings.mlflow_uri.get_secret_value() if settings.mlflow_uri else local.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        return None
+    mlflow = Path(sys.executable).parent / "mlflow"
+    argv = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--no-serve-artifacts"]  # fmt: skip
+    env = {
+        "MLFLOW_BACKEND_STORE_URI": uri,
+        "MLFLOW_DEFAULT_ARTIFACT_ROOT": local.artifact_root,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+    }
+    return Service(
+        "MLflow UI", argv, url=f"http://127.0.0.1:{port}", env=env, cwd=settings.home_dir
     )
 
 

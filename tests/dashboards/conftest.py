@@ -59,11 +59,13 @@ def write_dagster_events(home: Path) -> None:
 
 @pytest.fixture(scope="session")
 def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Ten days of two synthetic symbols (5m..4h), their backtests, drift and Dagster events."""
-    from dashboards.seed import seed_home
+    """Ten days of two synthetic symbols (5m..4h), their backtests, a paper-trading ledger,
+    drift and Dagster events."""
+    from dashboards.seed import seed_home, seed_ledger
 
     home = tmp_path_factory.mktemp("seeded") / "home"
     seed_home(home, SYMBOLS, days=DAYS)
+    seed_ledger(home, SYMBOLS[0], trades=3)
     write_drift_snapshot(home, "2024-01-09", shift=0.0)
     write_drift_snapshot(home, "2024-01-10", shift=2.0)
     write_dagster_events(home)

@@ -24,7 +24,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # page path -> the least number of Plotly charts it must draw on the seeded home
-PAGES = {"": 0, "Market": 3, "Backtests": 3, "Signals": 0, "Trading": 0, "Models": 0,
+PAGES = {"": 0, "Market": 3, "Backtests": 3, "Signals": 0, "Trading": 2, "Models": 0,
          "Monitoring": 3}  # fmt: skip
 STATE_JS = """JSON.stringify({
   exceptions: document.querySelectorAll('[data-testid=stException]').length,

@@ -271,3 +271,55 @@ def test_structure_marks_are_capped_to_the_most_recent() -> None:
     [marks] = [t for t in fig.data if t.name == "BOS"]
     assert len(marks.x) == figures.MAX_MARKS
     assert pd.Timestamp(marks.x[-1]) == candles.index[399]
+
+
+def test_r_multiples_are_bars_of_closed_trades_coloured_by_sign() -> None:
+    trades = pd.DataFrame({
+        "symbol": ["a", "b", "c"], "entry_bar": [T0 + pd.Timedelta(hours=h) for h in (2, 1, 3)],
+        "r_multiple": [-1.1, 2.0, np.nan],
+    })  # fmt: skip
+
+    fig = figures.r_multiples_figure(trades)
+
+    [bar] = fig.data
+    assert list(bar.y) == [2.0, -1.1]  # oldest first, the open trade left out
+    assert list(bar.marker.color) == ["#2ca02c", "#d62728"]
+    assert "(2)" in fig.layout.title.text
+
+
+def test_calibration_draws_the_bins_against_the_diagonal_sized_by_count() -> None:
+    table = pd.DataFrame({"mean_predicted": [0.2, 0.5, 0.8], "observed": [0.1, 0.5, 0.9],
+                          "count": [100, 25, 1]})  # fmt: skip
+
+    fig = figures.calibration_figure(table)
+
+    diagonal, model = fig.data
+    assert list(diagonal.x) == [0, 1]
+    assert list(diagonal.y) == [0, 1]
+    assert list(model.x) == [0.2, 0.5, 0.8]
+    assert list(model.y) == [0.1, 0.5, 0.9]
+    assert model.marker.size[0] == pytest.approx(30.0)  # the fullest bin is the largest
+    assert model.marker.size[0] > model.marker.size[1] > model.marker.size[2]
+
+
+def test_importance_shows_the_top_inputs_most_important_on_top() -> None:
+    table = pd.DataFrame({"input": [f"x{i}" for i in range(40)],
+                          "auc_drop": np.linspace(0.2, 0.0, 40)})  # fmt: skip
+
+    fig = figures.importance_figure(table, top=10)
+
+    [bar] = fig.data
+    assert len(bar.y) == 10
+    assert bar.y[-1] == "x0"  # plotly draws the last bar at the top
+    assert "top 10 of 40" in fig.layout.title.text
+
+
+def test_folds_are_grouped_bars_per_variant() -> None:
+    folds = pd.DataFrame({"fold": [0, 1], "auc": [0.5, 0.6], "rules_return": [0.01, -0.02],
+                          "model_filtered_return": [0.03, 0.0]})  # fmt: skip
+
+    fig = figures.folds_figure(folds)
+
+    assert [t.name for t in fig.data] == ["rules", "model_filtered"]
+    assert list(fig.data[1].y) == [0.03, 0.0]
+    assert list(fig.data[0].x) == ["0", "1"]

@@ -53,7 +53,7 @@ def test_trades_times_are_parsed_as_utc(seeded_home: Path) -> None:
     [
         (loaders.backtest_runs, "no backtest on disk"),
         (loaders.backtest_summary, "no headline backtest yet"),
-        (loaders.load_ledger, "nothing yet: no trading ledger"),
+        (loaders.load_ledger, "no trading yet: no ledger at"),
         (loaders.load_models, "nothing yet: no MLflow store"),
         (loaders.drift_snapshots, "nothing yet: no drift snapshot"),
         (loaders.load_health, "no model-health flag yet"),

@@ -146,7 +146,7 @@ def test_monitoring_sends_the_evidently_report_only_when_asked(
         ("pages/1_Market.py", "no candles stored; nothing yet: run `smartmarket run`"),
         ("pages/2_Backtests.py", "no backtest on disk; nothing yet: run `smartmarket run`"),
         ("pages/3_Signals.py", "start it with `smartmarket up`"),
-        ("pages/4_Trading.py", "nothing yet: no trading ledger"),
+        ("pages/4_Trading.py", "no trading yet: no ledger at"),
         ("pages/5_Models.py", "nothing yet: no MLflow store"),
         ("pages/6_Monitoring.py", "nothing yet: no drift snapshot"),
     ],

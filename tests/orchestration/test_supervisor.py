@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from orchestration.supervisor import stop
 
@@ -122,4 +123,77 @@ def test_smartmarket_up_serves_the_dagster_ui_and_stops_on_sigterm(tmp_path: Pat
     finally:
         if up.poll() is None:
             stop(pid_file, grace=5.0)
+            up.kill()
+
+
+def test_the_mlflow_ui_serves_the_app_homes_store_on_localhost_with_telemetry_off(
+    tmp_path: Path,
+) -> None:
+    from orchestration.cli.services import mlflow_ui_service
+    from orchestration.settings import Settings
+
+    service = mlflow_ui_service(Settings(home=tmp_path / "home"), 3999)
+
+    assert service is not None
+    argv = list(service.argv)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert argv[argv.index("--port") + 1] == "3999"
+    assert service.url == "http://127.0.0.1:3999"
+    db = (tmp_path / "home" / "mlflow" / "mlflow.db").resolve()
+    assert service.env["MLFLOW_BACKEND_STORE_URI"] == f"sqlite:///{db}"
+    assert service.env["MLFLOW_DISABLE_TELEMETRY"] == "true"
+
+
+def test_the_mlflow_ui_keeps_a_database_password_off_the_command_line(tmp_path: Path) -> None:
+    from orchestration.cli.services import mlflow_ui_service
+    from orchestration.settings import Settings
+
+    uri = "postgresql://ml:s3cret@127.0.0.1:5432/mlflow"
+    service = mlflow_ui_service(Settings(home=tmp_path, mlflow_uri=SecretStr(uri)))
+    remote = mlflow_ui_service(
+        Settings(home=tmp_path, mlflow_uri=SecretStr("http://10.0.0.5:5000"))
+    )
+
+    assert service is not None
+    assert "s3cret" not in " ".join(service.argv)
+    assert service.env["MLFLOW_BACKEND_STORE_URI"] == uri
+    assert remote is None  # a tracking server already has its UI
+
+
+@pytest.mark.slow
+def test_the_mlflow_ui_answers_and_stops_with_the_others(tmp_path: Path) -> None:
+    from orchestration.cli.services import mlflow_ui_service
+    from orchestration.settings import Settings
+
+    service = mlflow_ui_service(Settings(home=tmp_path / "home"), 3998)
+    assert service is not None
+    pid_file = tmp_path / "up.json"
+    code = f"""
+import sys
+from pathlib import Path
+from orchestration.supervisor import Service, supervise
+sys.exit(supervise([Service('MLflow UI', {list(service.argv)!r}, env={dict(service.env)!r},
+                            cwd=Path({str(service.cwd)!r}))], Path({str(pid_file)!r}), grace=10))
+"""
+    up = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:3998/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert up.poll() is None, "the supervisor exited"
+                assert time.monotonic() < deadline, "the MLflow UI never answered"
+                time.sleep(1)
+        groups = [int(g) for g in json.loads(pid_file.read_text())["groups"]]
+
+        message = stop(pid_file, grace=10.0)
+
+        assert message.startswith("stopped")
+        assert not any(_group_alive(g) for g in groups)
+        assert (tmp_path / "home" / "mlflow" / "mlflow.db").is_file()
+    finally:
+        if up.poll() is None:
             up.kill()

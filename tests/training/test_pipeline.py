@@ -120,3 +120,27 @@ def test_keras_tuner_searches_inside_each_training_window(
     assert folders == ["final", "fold_0", "fold_1"]
     assert all(len(f.predictions) > 0 for f in out.folds)
     assert load_bundle(out.bundle).meta.kind == "mlp"
+
+
+def test_the_final_model_has_its_importance_and_the_folds_their_calibration(
+    result: TrainingResult, tmp_path: Path
+) -> None:
+    assert result.bundle is not None
+    names = load_bundle(result.bundle).preprocessor.output_names
+
+    evaluation = evaluate(result, random_seeds=3)
+    evaluation.write(tmp_path)
+
+    assert result.importance is not None
+    assert sorted(result.importance["input"]) == sorted(names)
+    assert result.importance["auc_drop"].is_monotonic_decreasing
+    n = sum(len(f.predictions) for f in result.folds)
+    assert evaluation.calibration["count"].sum() == n
+    assert evaluation.calibration["mean_predicted"].between(0, 1).all()
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "folds.csv",
+        "summary.csv",
+        "equity.csv",
+        "calibration.csv",
+        "importance.csv",
+    }
