@@ -199,6 +199,8 @@ def run() -> list[dict[str, Any]]:
             "SMARTMARKET_HOME": str(home),
             "SMARTMARKET_SYMBOLS": "BTC/USDT",
             "SMARTMARKET_SERVICE_HISTORY_BARS": "600",
+            # the seeded candles never grow: an hour of grace keeps them fresh for the run
+            "SMARTMARKET_SERVICE_GRACE_SECONDS": "3600",
             "BENTOML_HOME": str(tmp / "bentoml"),
             "BENTOML_DO_NOT_TRACK": "True",
             "PYTHONPATH": str(REPO_ROOT),

@@ -172,8 +172,7 @@ class Gateway:
             target = self.ops if path in OPS_PATHS else self.app
             await target(scope, receive, self._reshaping(send_measured))
         finally:
-            metrics.latency.labels(label).observe(time.perf_counter() - started)
-            metrics.requests.labels(label, str(status_box[0])).inc()
+            metrics.request(label, status_box[0], time.perf_counter() - started)
             if mutating and key is not None:
                 self._audit(runtime, key, scope, status_box[0])
 

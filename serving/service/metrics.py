@@ -14,6 +14,7 @@ process, the tests) it is this process's registry.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as prometheus_values
@@ -61,10 +62,23 @@ class Metrics:
         self._hits = 0
         self._lookups = 0
         self._model_labels: tuple[str, str] | None = None
+        self._children: dict[tuple[str, ...], Any] = {}  # labels() once per label set
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request and observe its latency."""
+        self._child(self.latency, endpoint).observe(seconds)
+        self._child(self.requests, endpoint, str(status)).inc()
 
     def lookup(self, result: str) -> None:
         """Count one signal lookup (``hit``, ``shared_hit`` or ``miss``)."""
-        self.cache.labels(result).inc()
+        self._child(self.cache, result).inc()
         self._lookups += 1
         self._hits += result != "miss"
         self.hit_rate.set(self._hits / self._lookups)

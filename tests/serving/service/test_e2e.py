@@ -40,6 +40,7 @@ def test_smartmarket_serve_answers_signals_over_http_with_two_workers(tmp_path: 
         "SMARTMARKET_HOME": str(home),
         "SMARTMARKET_SYMBOLS": "BTC/USDT",
         "SMARTMARKET_SERVICE_HISTORY_BARS": "600",
+        "SMARTMARKET_SERVICE_GRACE_SECONDS": "900",  # the seeded candles stay fresh while it starts
         "PYTHONPATH": str(REPO),
     }
     log = tmp_path / "serve.log"
