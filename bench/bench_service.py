@@ -1,7 +1,8 @@
 """Signal service latency and throughput over loopback, against a bare BentoML endpoint.
 
 One run, warm, bounded: the service (``bentoml serve``) on fresh synthetic candles of
-BTC/USDT in a temporary app home, and a bare BentoML service answering a constant
+BTC/USDT in a temporary app home (an hour of grace, so the candles seeded once stay fresh for
+every case), and a bare BentoML service answering a constant
 (``bench/service_bare.py``, same request model and BentoML settings). For each: a single
 keep-alive client's p50/p99 over ``SINGLE`` sequential ``POST /api/signal`` after ``WARM``
 warm-up requests, then ``CLIENTS`` concurrent keep-alive clients for ``SECONDS`` seconds
