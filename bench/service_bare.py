@@ -19,7 +19,12 @@ from serving.service.models import SignalRequest, SignalResponse
 CONSTANT = b'{"symbol":"BTC/USDT","type":"NONE"}'
 
 
-@bentoml.service(name="bare_constant", traffic={"timeout": 60}, metrics={"enabled": False})
+@bentoml.service(
+    name="bare_constant",
+    traffic={"timeout": 60},
+    metrics={"enabled": False},
+    tracing={"excluded_urls": ["/api/signal$"]},  # as the signal service
+)
 class BareService:
     """One API answering a constant."""
 
