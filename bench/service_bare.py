@@ -32,4 +32,4 @@ class BareService:
     async def signal(self, **body: Any) -> SignalResponse:
         """Return the constant."""
         answer: Any = Response(CONSTANT, media_type="application/json")
-        return answer  # type: ignore[no-any-return]
+        return answer

@@ -62,7 +62,7 @@ class Metrics:
         self._hits = 0
         self._lookups = 0
         self._model_labels: tuple[str, str] | None = None
-        self._children: dict[tuple[str, ...], Any] = {}  # labels() once per label set
+        self._children: dict[tuple[object, ...], Any] = {}  # labels() once per label set
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
