@@ -2,7 +2,7 @@
 
 The document is read from the app (``GET /docs.json`` over ASGI, no network). For every
 operation schemathesis sends its documented examples and a few generated requests, valid
-(positive) and invalid (negative), with a fixed seed, once with an admin key and once with
+(positive) and invalid (negative), with a fixed seed, once with a ``read`` key and once with
 no key. Every answer must be no 5xx, a documented status and content type, and a body that
 conforms to the documented schema; an invalid request must be refused with a 4xx.
 """
@@ -94,21 +94,21 @@ def api(installed: Runtime) -> Any:
 
 
 @pytest.fixture
-def admin_key(installed: Runtime) -> str:
-    """A key that holds every scope and is never rate limited."""
-    return installed.keys.create("fuzz", ["admin"], rate_per_minute=1e9)[1]
+def read_key(installed: Runtime) -> str:
+    """A ``read`` key that is never rate limited (mutating routes answer it 403: no orders)."""
+    return installed.keys.create("fuzz", ["read"], rate_per_minute=1e9)[1]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_answer_with_a_key_conforms_and_is_no_5xx(
-    api: Any, admin_key: str, installed: Runtime, mode: GenerationMode
+    api: Any, read_key: str, installed: Runtime, mode: GenerationMode
 ) -> None:
     # Arrange: one signal computed, so the recent list and the stream have one to send
     installed.core.signal("BTC/USDT", "15m")
     statuses: Counter[tuple[str, int]] = Counter()
 
     # Act
-    failures = _fuzz(api, {"X-API-Key": admin_key}, mode, statuses)
+    failures = _fuzz(api, {"X-API-Key": read_key}, mode, statuses)
 
     # Assert
     assert not failures, "\n\n".join(failures)
@@ -158,7 +158,7 @@ def test_the_document_keeps_null_where_the_models_allow_it(api: Any) -> None:
 
 
 def test_a_body_of_the_wrong_type_names_the_field_not_the_union_member(
-    installed: Runtime, admin_key: str, caplog: pytest.LogCaptureFixture
+    installed: Runtime, read_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Arrange
     client = TestClient(cast(Any, SignalService).to_asgi())
@@ -166,8 +166,8 @@ def test_a_body_of_the_wrong_type_names_the_field_not_the_union_member(
 
     # Act
     with client, caplog.at_level(logging.DEBUG):
-        r = client.post("/api/smc/analyze", json=body, headers={"X-API-Key": admin_key})
-        garbage = client.post("/api/signal", content=b"\x00", headers={"X-API-Key": admin_key})
+        r = client.post("/api/smc/analyze", json=body, headers={"X-API-Key": read_key})
+        garbage = client.post("/api/signal", content=b"\x00", headers={"X-API-Key": read_key})
 
     # Assert: a 400 naming the field; no traceback logged for a client's bad body
     assert r.status_code == 400
