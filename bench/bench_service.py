@@ -1,11 +1,13 @@
 """Signal service latency and throughput over loopback, against a bare BentoML endpoint.
 
 One run, warm, bounded: the service (``bentoml serve``) on fresh synthetic candles of
-BTC/USDT in a temporary app home, and a bare BentoML service answering a constant
+BTC/USDT in a temporary app home (an hour of grace, so the candles seeded once stay fresh for
+every case), and a bare BentoML service answering a constant
 (``bench/service_bare.py``, same request model and BentoML settings). For each: a single
 keep-alive client's p50/p99 over ``SINGLE`` sequential ``POST /api/signal`` after ``WARM``
 warm-up requests, then ``CLIENTS`` concurrent keep-alive clients for ``SECONDS`` seconds
-(throughput and p50/p99 under load), and the peak RSS of the server's processes. The load
+(throughput and p50/p99 under load), the peak RSS of the server's processes, and the 1-minute
+load average of the machine when the case ended. The load
 generator is asyncio over raw sockets (pre-encoded requests) and shares the machine's cores
 with the server. Every answer must be 200; the run fails otherwise.
 """
@@ -166,6 +168,7 @@ def _case(target: str, env: dict[str, str], key: str, log: Path) -> dict[str, An
         row: dict[str, Any] = {**_single(port, request), **_concurrent(port, request)}
         row["ready_s"] = startup
         row["peak_rss_mb"] = _tree_peak_rss_mb(proc.pid)
+        row["load_1m"] = os.getloadavg()[0]  # the machine's load when the case ended
         return row
     finally:
         _stop(proc)
@@ -199,6 +202,8 @@ def run() -> list[dict[str, Any]]:
             "SMARTMARKET_HOME": str(home),
             "SMARTMARKET_SYMBOLS": "BTC/USDT",
             "SMARTMARKET_SERVICE_HISTORY_BARS": "600",
+            # the seeded candles never grow: an hour of grace keeps them fresh for the run
+            "SMARTMARKET_SERVICE_GRACE_SECONDS": "3600",
             "BENTOML_HOME": str(tmp / "bentoml"),
             "BENTOML_DO_NOT_TRACK": "True",
             "PYTHONPATH": str(REPO_ROOT),

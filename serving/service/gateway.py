@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from serving.service.errors import error_body
 from serving.service.keys import ApiKey
 from serving.service.limits import retry_after
+from serving.service.openapi import amend
 from serving.service.trading import PATHS as TRADING_PATHS
 from serving.service.trading import ROUTES as TRADING_ROUTES
 from serving.service.wiring import HOLDER, Holder
@@ -94,6 +98,20 @@ def _presented_key(scope: Scope) -> str | None:
     return bearer
 
 
+_UNION_TAG = re.compile(r"^(str|int|float|bool|list|dict|none|[a-z-]+\[.*\])$")
+"""A union member's tag in a pydantic error location (``analysis_type.list[str]``): not a field."""
+
+
+class _QuietValidation(logging.Filter):
+    """Drop BentoML's traceback of a request body that fails its model (answered as a 400)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ValidationError))
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_QuietValidation())
+
+
 def _reshape(status: int, raw: bytes) -> bytes:
     """Return a framework's validation error (BentoML 400, FastAPI 422) as the service's body."""
     try:
@@ -107,9 +125,11 @@ def _reshape(status: int, raw: bytes) -> bytes:
         parts, fields = [], []
         for item in detail:
             loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query")]
-            where = ".".join(loc)
+            where = ".".join(p for p in loc if not _UNION_TAG.match(p))
             fields.append(where)
-            parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg", ""))
+            part = f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg", "")
+            if part not in parts:
+                parts.append(part)
         message = "; ".join(parts)
         return json.dumps(error_body("validation_error", message, fields[0] or None)).encode()
     error = body.get("error") if isinstance(body, dict) else None
@@ -129,6 +149,7 @@ class Gateway:
 
             ops = ops_app
         self.ops = ops
+        self._openapi: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check, route, measure and audit one request."""
@@ -161,13 +182,45 @@ class Gateway:
             if too_big is not None:
                 await _answer(send_measured, 413, error_body("body_too_large", too_big))
                 return
+            if path == "/docs.json" and scope["method"] == "GET":
+                await self._answer_openapi(scope, receive, send_measured)
+                return
             target = self.ops if path in OPS_PATHS else self.app
             await target(scope, receive, self._reshaping(send_measured))
         finally:
-            metrics.latency.labels(label).observe(time.perf_counter() - started)
-            metrics.requests.labels(label, str(status_box[0])).inc()
+            metrics.request(label, status_box[0], time.perf_counter() - started)
             if mutating and key is not None:
                 self._audit(runtime, key, scope, status_box[0])
+
+    async def _answer_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer BentoML's OpenAPI document corrected by :func:`serving.service.openapi.amend`."""
+        if self._openapi is None:
+            start: Message = {}
+            chunks: list[bytes] = []
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    start.update(message)
+                elif message["type"] == "http.response.body":
+                    chunks.append(message.get("body", b""))
+
+            await self.app(scope, receive, capture)
+            if start.get("status") != 200:
+                await send(start)
+                await send({"type": "http.response.body", "body": b"".join(chunks)})
+                return
+            self._openapi = json.dumps(amend(json.loads(b"".join(chunks)))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self._openapi)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._openapi})
 
     def _check_key(
         self, scope: Scope, needed: str | None, runtime: Any

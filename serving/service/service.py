@@ -53,6 +53,8 @@ def _json(payload: bytes) -> Any:
     name="smartmarket_signals",
     traffic={"timeout": 60},
     metrics={"enabled": False},  # /metrics is the service's own (serving.service.metrics)
+    # OpenTelemetry's spans cost about half of a cached signal's time (docs/benchmarks.md)
+    tracing={"excluded_urls": ["/api/signal$"]},
 )
 class SignalService:
     """Signals and SMC analyses of the served markets (``docs/service.md``)."""

@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
+def test_smartmarket_serve_answers_signals_over_http_with_two_workers(tmp_path: Path) -> None:
     # Arrange: fresh candles and a key in an app home of its own
     home = tmp_path / "home"
     seed_fresh_market(make_store("parquet", root=home / "candles"), days=14)
@@ -43,12 +43,14 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
         "SMARTMARKET_HOME": str(home),
         "SMARTMARKET_SYMBOLS": "BTC/USDT",
         "SMARTMARKET_SERVICE_HISTORY_BARS": "600",
+        "SMARTMARKET_SERVICE_GRACE_SECONDS": "900",  # the seeded candles stay fresh while it starts
         "PYTHONPATH": str(REPO),
     }
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "orchestration.cli", "serve", "--port", str(port),
+             "--workers", "2"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -72,6 +74,10 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
             signal_ = client.post("/api/signal", json=PLAN_SIGNAL_BODY, headers={"X-API-Key": key})
             again = client.post("/api/signal", json=PLAN_SIGNAL_BODY, headers={"X-API-Key": key})
             refused = client.post("/api/signal", json=PLAN_SIGNAL_BODY)
+        for _ in range(6):  # a connection each: the two workers share them
+            with httpx.Client(base_url=url, timeout=30) as client:
+                client.post("/api/signal", json=PLAN_SIGNAL_BODY, headers={"X-API-Key": key})
+        with httpx.Client(base_url=url, timeout=30) as client:
             metrics = client.get("/metrics")
             docs = client.get("/docs.json")
             account = client.get("/api/account", headers={"X-API-Key": key})
@@ -85,7 +91,11 @@ def test_smartmarket_serve_answers_signals_over_http(tmp_path: Path) -> None:
         assert signal_.json()["model_status"] == "rule_only"
         assert again.json() == signal_.json()
         assert refused.status_code == 401
-        assert 'smartmarket_http_requests_total{endpoint="signal",status="200"}' in metrics.text
+        # both workers' counts, whichever answered /metrics; a model line per worker (pid)
+        assert 'smartmarket_http_requests_total{endpoint="signal",status="200"} 8.0' in metrics.text
+        pids = {line.split('pid="')[1].split('"')[0] for line in metrics.text.splitlines()
+                if line.startswith("smartmarket_model_info{")}  # fmt: skip
+        assert len(pids) == 2
         assert "/api/signal" in docs.json()["paths"]
         assert "/api/kill-switch" in docs.json()["paths"]
         assert account.status_code == 200
