@@ -54,8 +54,7 @@ def run(
         highlight=False,
     )
     console.print(
-        f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}. "
-        "Open the Dagster UI with [bold]make up[/] → http://127.0.0.1:3070"
+        f"Dagster run [bold]{summary.run_id}[/] {'succeeded' if summary.success else 'FAILED'}."
     )
     if not summary.success:
         raise typer.Exit(1)
@@ -64,6 +63,23 @@ def run(
     if summary.training is not None:
         _show_training(summary.training)
     _paper_replay(settings)
+    _show_uis()
+
+
+def _show_uis() -> None:
+    """Say how to open each UI on what the run stored."""
+    from orchestration.cli.dashboard import DEFAULT_PORT as DASHBOARD_PORT
+    from orchestration.cli.services import DAGSTER_PORT, MLFLOW_PORT
+    from serving.service.settings import DEFAULT_PORT as SERVICE_PORT
+
+    console.print("[bold]make up[/] starts every UI on 127.0.0.1 ([bold]make down[/] stops them):")
+    for what, where in (
+        ("Dagster (assets, checks, runs)", f"http://127.0.0.1:{DAGSTER_PORT}"),
+        ("signal service API (Swagger)", f"http://127.0.0.1:{SERVICE_PORT}/docs"),
+        ("dashboard (market, trading, models, drift)", f"http://127.0.0.1:{DASHBOARD_PORT}"),
+        ("MLflow (runs and the model registry)", f"http://127.0.0.1:{MLFLOW_PORT}"),
+    ):
+        console.print(f"  {what:<44} {where}", highlight=False)
 
 
 def _paper_replay(settings: Any) -> None:
