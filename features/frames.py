@@ -143,8 +143,8 @@ def bar_values(
     """Return the bars' ``names`` (candle or ``compute_smc`` columns) as float64.
 
     The SMC columns are computed ``chunk_bars`` at a time by one ``SMCStream`` (the rows of
-    ``compute_smc(candles, config)``) and written into ``out`` (``(bars, len(names))``, new when
-    ``None``) as they come.
+    ``compute_smc(candles, config)``, read as ``to_float64`` reads them) and written into ``out``
+    (``(bars, len(names))``, new when ``None``) as they come; only ``names`` leave the kernel.
     """
     n = len(candles)
     out = np.empty((n, len(names))) if out is None else out
@@ -154,13 +154,15 @@ def bar_values(
             out[:, j] = candles[c].to_numpy(np.float64)
     if smc_at.size:
         stream = SMCStream(config)
-        smc = [names[j] for j in smc_at]
+        smc = tuple(names[j] for j in smc_at)
         lo, hi = int(smc_at[0]), int(smc_at[-1]) + 1
         at: slice | np.ndarray = slice(lo, hi) if hi - lo == smc_at.size else smc_at
+        block = np.empty((min(chunk_bars, n), len(smc)))
         for start in range(0, n, chunk_bars):
-            rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
-            # column by column into a column-major block, then one transposing copy
-            out[start : start + len(rows), at] = to_float64(rows, smc, order="F")
+            part = candles.iloc[start : start + chunk_bars]
+            # the kernel writes the float64 values of the columns straight into the block
+            rows = stream.update_values(part, smc, out=block[: len(part)])
+            out[start : start + len(part), at] = rows
     return out
 
 

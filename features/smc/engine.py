@@ -144,14 +144,57 @@ def _pack_floats(src: np.ndarray, n: int, j0: int, idx: np.ndarray, dst: np.ndar
             dst[k, j0 + r] = src[r, c]
 
 
+# How a float64 value column is read from the scratch: the dtype it is stored in.
+_AS_F64, _AS_F32, _AS_I8, _AS_I16, _AS_I32 = range(5)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _as_stored(x: float, kind: int) -> float:
+    """Return scratch value ``x`` as ``to_float64`` reads it once stored as ``kind``."""
+    if kind == _AS_F64:
+        return x
+    if kind == _AS_F32:
+        return np.float64(np.float32(x))
+    if np.isnan(x):
+        return np.nan
+    if kind == _AS_I8:
+        w = np.int64(np.int8(int(x)))
+        return np.nan if w == -128 else np.float64(w)
+    if kind == _AS_I16:
+        w = np.int64(np.int16(int(x)))
+        return np.nan if w == -32768 else np.float64(w)
+    w = np.int64(np.int32(int(x)))
+    return np.nan if w == -2147483648 else np.float64(w)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _pack_values(
+    src: np.ndarray, n: int, j0: int, sel: np.ndarray, kinds: np.ndarray, dst: np.ndarray
+) -> None:
+    """Write ``src[:n, sel[k]]`` as stored (:func:`_as_stored`) into ``dst[j0:j0 + n, k]``."""
+    for r in range(n):
+        for k in range(sel.shape[0]):
+            dst[j0 + r, k] = _as_stored(src[r, sel[k]], kinds[k])
+
+
 @njit(cache=True, **NO_REFCOUNT)
-def _pack(src: np.ndarray, n: int, j0: int, g: tuple[np.ndarray, ...]) -> None:
-    """Cast the first ``n`` scratch rows into the compact columns ``g``, from row ``j0``."""
+def _pack(
+    src: np.ndarray,
+    n: int,
+    j0: int,
+    g: tuple[np.ndarray, ...],
+    sel: np.ndarray,
+    kinds: np.ndarray,
+    vals: np.ndarray,
+) -> None:
+    """Cast the first ``n`` scratch rows into the compact columns ``g`` and the float64
+    values ``vals`` (columns ``sel``), from row ``j0``."""
     _pack_ints(src, n, j0, g[0], g[1], -128)
     _pack_ints(src, n, j0, g[2], g[3], -32768)
     _pack_ints(src, n, j0, g[4], g[5], -2147483648)
     _pack_floats(src, n, j0, g[6], g[7])
     _pack_floats(src, n, j0, g[8], g[9])
+    _pack_values(src, n, j0, sel, kinds, vals)
 
 
 @njit(cache=True)
@@ -172,16 +215,22 @@ def run(
     p: tuple[Any, ...],
     scratch: np.ndarray,
     g: tuple[np.ndarray, ...],
+    sel: np.ndarray,
+    kinds: np.ndarray,
+    vals: np.ndarray,
     log: np.ndarray,
     logn: np.ndarray,
     headroom: int,
 ) -> int:
-    """Run bars ``i0..`` (absolute numbers from ``n0``) writing compact rows ``j0 + i - i0``.
+    """Run bars ``i0..`` (absolute numbers from ``n0``) writing output rows ``j0 + i - i0``.
 
     The steps write float64 rows into ``scratch`` (a few hundred rows, reused: it stays in
     cache); each time it is full its rows are cast into the compact columns ``g`` (see
-    :data:`DTYPE_GROUPS`). Returns the index of the first bar not run: ``len(ts)``, or earlier
-    when the event log is within ``headroom`` rows of full (the caller grows it and resumes).
+    :data:`DTYPE_GROUPS`) and the columns ``sel`` are written as float64 into ``vals``
+    (``(rows, len(sel))``), each as ``to_float64`` reads it from its compact dtype (``kinds``).
+    Either output may be empty (:meth:`Layout.no_output`, :data:`NO_VALUES`). Returns the
+    index of the first bar not run: ``len(ts)``, or earlier when the event log is within
+    ``headroom`` rows of full (the caller grows it and resumes).
     """
     s = _split(state, s_off)
     nb = ts.shape[0]
@@ -190,17 +239,17 @@ def run(
     j = j0
     for i in range(i0, nb):
         if log.shape[0] > 0 and logn[0] + headroom > log.shape[0]:
-            _pack(scratch, k, j, g)
+            _pack(scratch, k, j, g, sel, kinds, vals)
             return i
         # Every step writes all its columns every bar, so a scratch row needs no reset.
         r = _split(scratch[k], c_off)
         _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
         k += 1
         if k == cap:
-            _pack(scratch, k, j, g)
+            _pack(scratch, k, j, g, sel, kinds, vals)
             j += k
             k = 0
-    _pack(scratch, k, j, g)
+    _pack(scratch, k, j, g, sel, kinds, vals)
     return nb
 
 
@@ -263,6 +312,14 @@ def push(
 DTYPE_GROUPS: tuple[np.dtype, ...] = tuple(
     np.dtype(t) for t in (np.int8, np.int16, np.int32, np.float32, np.float64)
 )
+# ``run``'s value kind of each group (``_as_stored``).
+_VALUE_KINDS: tuple[int, ...] = (_AS_I8, _AS_I16, _AS_I32, _AS_F32, _AS_F64)
+# ``run``'s float64 value output when none is wanted: ``(sel, kinds, vals)``.
+NO_VALUES: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+    np.empty(0, dtype=np.int64),
+    np.empty(0, dtype=np.int64),
+    np.empty((0, 0)),
+)
 # Scratch rows the kernel writes before casting them into the compact columns: 256 rows of
 # 220 float64 columns (440 KB) stay in cache between the kernel writing and the cast reading;
 # the output is written once, in its compact dtypes, so a first call faults in 76 MiB of fresh
@@ -301,6 +358,21 @@ class Layout:
             groups += [idx, np.empty((idx.shape[0], bars), dtype=dtype)]
         return tuple(groups)
 
+    def no_output(self) -> tuple[np.ndarray, ...]:
+        """Return empty column groups: ``run`` writes no compact column."""
+        groups: list[np.ndarray] = []
+        for dtype in DTYPE_GROUPS:
+            groups += [np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=dtype)]
+        return tuple(groups)
+
+    def values(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``run``'s ``(sel, kinds)`` for the float64 values of the columns ``names``.
+
+        Raises:
+            KeyError: A name is not a column of this layout.
+        """
+        return _value_sink(self, names)
+
     def frame(self, groups: tuple[np.ndarray, ...], index: pd.Index) -> pd.DataFrame:
         """Return the filled column groups as a frame (no copy: each column is a view)."""
         data = {
@@ -308,6 +380,16 @@ class Layout:
             for name, (g, k) in zip(self.columns, self.places, strict=True)
         }
         return pd.DataFrame(data, index=index, copy=False)
+
+
+def _value_sink(lay: Layout, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    position = {c: j for j, c in enumerate(lay.columns)}
+    missing = [c for c in names if c not in position]
+    if missing:
+        raise KeyError(f"column(s) {missing} are not SMC engine columns")
+    sel = np.array([position[c] for c in names], dtype=np.int64)
+    kinds = np.array([_VALUE_KINDS[lay.places[j][0]] for j in sel], dtype=np.int64)
+    return sel, kinds
 
 
 def _lookback(name: str, module: Any, cfg: SMCConfig) -> int:
@@ -398,7 +480,7 @@ def execute(
     groups = lay.new_output(nb)
     scratch = new_scratch(lay, nb) if scratch is None else scratch
     state = lay.fresh_state()
-    common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups)
+    common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups, *NO_VALUES)
     if not with_log:
         log, logn = tb.no_log()
         run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0)

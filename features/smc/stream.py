@@ -137,6 +137,35 @@ class SMCStream:
         Equal to calling ``update`` bar by bar (for warming a stream up from history), and
         to the matching rows of ``compute_smc`` over all bars seen, in the same compact dtypes.
         """
+        groups = self._lay.new_output(len(candles))
+        self._advance(candles, groups, engine.NO_VALUES)
+        return self._lay.frame(groups, candles.index)
+
+    def update_values(
+        self, candles: pd.DataFrame, columns: tuple[str, ...], out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Advance like ``update_frame``; return only ``columns`` of the rows, as float64.
+
+        The values are ``to_float64(update_frame(candles), columns)``, written by the kernel
+        straight into ``out`` (C-contiguous ``(len(candles), len(columns))``, new when
+        ``None``) without the compact frame in between. Raises ``KeyError`` for a column the
+        engine does not produce.
+        """
+        sel, kinds = self._lay.values(columns)
+        shape = (len(candles), len(columns))
+        if out is None:
+            out = np.empty(shape)
+        elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
+        self._advance(candles, self._lay.no_output(), (sel, kinds, out))
+        return out
+
+    def _advance(
+        self,
+        candles: pd.DataFrame,
+        groups: tuple[np.ndarray, ...],
+        values: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
         ts, o, h, lo, c, v = candle_arrays(candles, self._tf_ns)
         self._check_time(int(ts[0]))
         keep = min(int(self._meta[0]) + 1, self._lay.window - 1)
@@ -146,7 +175,6 @@ class SMCStream:
         for f, arr in enumerate((o, h, lo, c, v)):
             arrays.append(np.concatenate([self._buf[f, tail], arr]))
         atr = np.concatenate([self._buf[5, tail], np.empty(ts.shape[0])])
-        groups = self._lay.new_output(ts.shape[0])
         log, logn = engine.tb.no_log()
         engine.run(
             arrays[0],
@@ -165,6 +193,7 @@ class SMCStream:
             self._lay.params,
             self._scratch(),
             groups,
+            *values,
             log,
             logn,
             0,
@@ -179,7 +208,6 @@ class SMCStream:
         self._meta[0] = last - 1
         self._meta[1] += ts.shape[0]
         self._last_ts = int(ts[-1])
-        return self._lay.frame(groups, candles.index)
 
     def _scratch(self) -> np.ndarray:
         if self._scratch_rows is None:

@@ -294,7 +294,7 @@ def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
         atr = np.empty(ts.shape[0])
         args = (ts, o, h, lo, c, v, atr, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
         groups = lay.new_output(ts.shape[0])
-        engine.run(*args, lay.params, out, groups, log, logn, 0)
+        engine.run(*args, lay.params, out, groups, *engine.NO_VALUES, log, logn, 0)
         rows.append(out)
     np.testing.assert_array_equal(rows[0], rows[1])
     assert not np.isinf(rows[0]).any()

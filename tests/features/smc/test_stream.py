@@ -153,3 +153,33 @@ def test_iter_smc_refuses_bad_input_like_compute_smc() -> None:
     unsorted = pd.concat([FRAME.iloc[:150], FRAME.iloc[100:200]])
     with pytest.raises(CandleDataError):
         list(iter_smc(unsorted, chunk_bars=120))
+
+
+@pytest.mark.parametrize("chunk", [1, 57, 400])
+def test_update_values_are_the_frame_columns_read_as_float64(chunk: int) -> None:
+    # Arrange: every column, in reverse order (every dtype, sentinels and NaN included)
+    names = columns()[::-1]
+    expected = to_float64(compute_smc(FRAME), names)
+    stream = SMCStream()
+    # Act
+    parts = [
+        stream.update_values(FRAME.iloc[k : k + chunk], names) for k in range(0, len(FRAME), chunk)
+    ]
+    # Assert
+    np.testing.assert_array_equal(np.vstack(parts), expected)
+    assert stream.bars_seen == len(FRAME)
+
+
+def test_update_values_writes_into_out_and_refuses_bad_requests() -> None:
+    # Arrange
+    names = ("liq_pdh", "smc_warm", "ctx_atr")
+    out = np.full((50, 3), -1.0)
+    # Act
+    got = SMCStream().update_values(FRAME.iloc[:50], names, out=out)
+    # Assert
+    assert got is out
+    np.testing.assert_array_equal(out, to_float64(compute_smc(FRAME.iloc[:50]), names))
+    with pytest.raises(KeyError, match="nope"):
+        SMCStream().update_values(FRAME.iloc[:50], ("nope",))
+    with pytest.raises(ValueError, match="C-contiguous float64 array of shape"):
+        SMCStream().update_values(FRAME.iloc[:50], names, out=np.empty((50, 3), order="F"))
