@@ -66,6 +66,15 @@ CONCEPTS: tuple[tuple[str, Any], ...] = (
     ("context", context),
 )
 _SLICES = len(CONCEPTS) + 1
+# The concepts whose rows a concept's step reads (the row views ``_bar`` passes it): a concept
+# may be skipped (``on``) only when no concept that runs needs it.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "structure": ("swings",),
+    "order_blocks": ("swings", "structure", "displacement", "fvg"),
+    "premium_discount": ("swings",),
+}
+# Every slice on: what the stream's ``push`` runs.
+ALL_ON = np.ones(_SLICES, dtype=np.bool_)
 
 
 @njit(cache=True)
@@ -103,23 +112,36 @@ def _bar(
     r: tuple[np.ndarray, ...],
     log: np.ndarray,
     logn: np.ndarray,
+    on: np.ndarray,
 ) -> None:
-    """Advance every concept by bar ``i`` (absolute bar number ``n``) into the row views ``r``."""
+    """Advance the concepts ``on`` (all: :data:`ALL_ON`) by bar ``i`` (absolute bar number
+    ``n``) into the row views ``r``; the ATR and the engine's own columns always advance."""
     atr_period, warmup = p[0]
     atr[i] = atr_step(h[i], lo[i], c[i], atr_period, s[0])
-    swings.step(i, n, ts, o, h, lo, c, v, atr, s[1], p[1], r[1])
-    structure.step(i, n, ts, o, h, lo, c, v, atr, s[2], p[2], r[2], r[1])
-    displacement.step(i, n, ts, o, h, lo, c, v, atr, s[3], p[3], r[3])
-    fvg.step(i, n, ts, o, h, lo, c, v, atr, s[4], p[4], r[4], log, logn)
-    order_blocks.step(
-        i, n, ts, o, h, lo, c, v, atr, s[5], p[5], r[5], r[1], r[2], r[3], r[4], log, logn
-    )
-    liquidity.step(i, n, ts, o, h, lo, c, v, atr, s[6], p[6], r[6], log, logn)
-    premium_discount.step(i, n, ts, o, h, lo, c, v, atr, s[7], p[7], r[7], r[1])
-    sessions.step(i, n, ts, o, h, lo, c, v, atr, s[8], p[8], r[8])
-    crt.step(i, n, ts, o, h, lo, c, v, atr, s[9], p[9], r[9])
-    patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
-    context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
+    if on[1]:
+        swings.step(i, n, ts, o, h, lo, c, v, atr, s[1], p[1], r[1])
+    if on[2]:
+        structure.step(i, n, ts, o, h, lo, c, v, atr, s[2], p[2], r[2], r[1])
+    if on[3]:
+        displacement.step(i, n, ts, o, h, lo, c, v, atr, s[3], p[3], r[3])
+    if on[4]:
+        fvg.step(i, n, ts, o, h, lo, c, v, atr, s[4], p[4], r[4], log, logn)
+    if on[5]:
+        order_blocks.step(
+            i, n, ts, o, h, lo, c, v, atr, s[5], p[5], r[5], r[1], r[2], r[3], r[4], log, logn
+        )
+    if on[6]:
+        liquidity.step(i, n, ts, o, h, lo, c, v, atr, s[6], p[6], r[6], log, logn)
+    if on[7]:
+        premium_discount.step(i, n, ts, o, h, lo, c, v, atr, s[7], p[7], r[7], r[1])
+    if on[8]:
+        sessions.step(i, n, ts, o, h, lo, c, v, atr, s[8], p[8], r[8])
+    if on[9]:
+        crt.step(i, n, ts, o, h, lo, c, v, atr, s[9], p[9], r[9])
+    if on[10]:
+        patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
+    if on[11]:
+        context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
     r[0][0] = 1.0 if n + 1 >= warmup else 0.0
 
 
@@ -221,6 +243,7 @@ def run(
     log: np.ndarray,
     logn: np.ndarray,
     headroom: int,
+    on: np.ndarray,
 ) -> int:
     """Run bars ``i0..`` (absolute numbers from ``n0``) writing output rows ``j0 + i - i0``.
 
@@ -228,7 +251,9 @@ def run(
     cache); each time it is full its rows are cast into the compact columns ``g`` (see
     :data:`DTYPE_GROUPS`) and the columns ``sel`` are written as float64 into ``vals``
     (``(rows, len(sel))``), each as ``to_float64`` reads it from its compact dtype (``kinds``).
-    Either output may be empty (:meth:`Layout.no_output`, :data:`NO_VALUES`). Returns the
+    Either output may be empty (:meth:`Layout.no_output`, :data:`NO_VALUES`). Only the
+    concepts ``on`` run (:data:`ALL_ON`, or :meth:`Layout.concepts_for` the columns read from
+    ``vals``): the other columns and states are left as they were. Returns the
     index of the first bar not run: ``len(ts)``, or earlier when the event log is within
     ``headroom`` rows of full (the caller grows it and resumes).
     """
@@ -243,7 +268,7 @@ def run(
             return i
         # Every step writes all its columns every bar, so a scratch row needs no reset.
         r = _split(scratch[k], c_off)
-        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
+        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn, on)
         k += 1
         if k == cap:
             _pack(scratch, k, j, g, sel, kinds, vals)
@@ -301,7 +326,8 @@ def push(
     r = _split(row, c_off)
     log = np.empty((0, tb.LOG_FIELDS))
     logn = np.zeros(2, dtype=np.int64)
-    _bar(pos, meta[1], tsb, buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], s, p, r, log, logn)
+    b = buf
+    _bar(pos, meta[1], tsb, b[0], b[1], b[2], b[3], b[4], b[5], s, p, r, log, logn, ALL_ON)
     for k in range(f32.shape[0]):
         row[f32[k]] = np.float32(row[f32[k]])
     meta[0] = pos
@@ -372,6 +398,25 @@ class Layout:
             KeyError: A name is not a column of this layout.
         """
         return _value_sink(self, names)
+
+    def concepts_for(self, names: tuple[str, ...]) -> np.ndarray:
+        """Return ``run``'s ``on``: the slices the columns ``names`` need (with :data:`NEEDS`).
+
+        Raises:
+            KeyError: A name is not a column of this layout.
+        """
+        sel, _ = _value_sink(self, names)
+        concept = np.searchsorted(self.c_off, sel, side="right") - 1
+        on = np.zeros(_SLICES, dtype=np.bool_)
+        on[0] = True
+        wanted = [CONCEPTS[k - 1][0] for k in set(concept.tolist()) if k > 0]
+        while wanted:
+            name = wanted.pop()
+            k = [n for n, _ in CONCEPTS].index(name) + 1
+            if not on[k]:
+                on[k] = True
+                wanted.extend(NEEDS.get(name, ()))
+        return on
 
     def frame(self, groups: tuple[np.ndarray, ...], index: pd.Index) -> pd.DataFrame:
         """Return the filled column groups as a frame (no copy: each column is a view)."""
@@ -483,12 +528,12 @@ def execute(
     common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups, *NO_VALUES)
     if not with_log:
         log, logn = tb.no_log()
-        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0)
+        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0, ALL_ON)
         return groups, log
     log, logn = tb.new_log(max(4 * lay.log_headroom, nb))
     i = 0
     while i < nb:
-        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom)
+        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom, ALL_ON)
         if i < nb:
             bigger = np.full((2 * log.shape[0], tb.LOG_FIELDS), np.nan)
             bigger[: log.shape[0]] = log
