@@ -73,7 +73,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "order_blocks": ("swings", "structure", "displacement", "fvg"),
     "premium_discount": ("swings",),
 }
-# Every slice on: what the stream's ``push`` runs.
+# Every slice on (a full row). Passed as an argument, never read as a global inside a kernel:
+# numba would type the global as a read-only array and compile ``_bar`` a second time.
 ALL_ON = np.ones(_SLICES, dtype=np.bool_)
 
 
@@ -295,11 +296,13 @@ def push(
     p: tuple[Any, ...],
     row: np.ndarray,
     f32: np.ndarray,
+    on: np.ndarray,
 ) -> None:
     """Append one closed bar (open time ``t``, OHLCV) to the sliding window; compute its row.
 
     The columns ``f32`` (stored as float32 in frames) are rounded to float32 in ``row``, so the
-    row equals ``to_float64`` of the batch row.
+    row equals ``to_float64`` of the batch row. ``on``: the concepts to run (the stream passes
+    :data:`ALL_ON`).
 
     ``tsb``/``buf`` (rows: open, high, low, close, volume, atr) hold the window; ``meta`` is
     ``[index of the last bar in the window (-1: none), bars seen, window]``. When the window
@@ -327,7 +330,7 @@ def push(
     log = np.empty((0, tb.LOG_FIELDS))
     logn = np.zeros(2, dtype=np.int64)
     b = buf
-    _bar(pos, meta[1], tsb, b[0], b[1], b[2], b[3], b[4], b[5], s, p, r, log, logn, ALL_ON)
+    _bar(pos, meta[1], tsb, b[0], b[1], b[2], b[3], b[4], b[5], s, p, r, log, logn, on)
     for k in range(f32.shape[0]):
         row[f32[k]] = np.float32(row[f32[k]])
     meta[0] = pos

@@ -139,6 +139,7 @@ class SMCStream:
             self._lay.params,
             self._row,
             self._f32,
+            self._on,
         )
         self._last_ts = t
 
