@@ -20,6 +20,9 @@ interpreter so that its peak memory is its own:
   ``SMARTMARKET_BENCH_BASELINE`` set to a checkout of another version (e.g. ``git archive
   <commit> | tar -x -C /tmp/base``), the same case runs from there too, alternating with this
   tree's runs, so both figures come from the same run under the same load.
+
+``SMARTMARKET_BENCH_BT_CASES`` (comma-separated, default ``engine,pipeline``) picks the cases:
+``engine`` (the engine cases and the peer), ``pipeline`` (the whole pipeline, alone e.g.).
 """
 
 from __future__ import annotations
@@ -246,17 +249,34 @@ def _pipeline_row(case: str, pipe: dict[str, Any]) -> dict[str, Any]:
 
 
 def run() -> list[dict[str, Any]]:
-    """Run the three cases; return one row per measurement."""
+    """Run the chosen cases (``SMARTMARKET_BENCH_BT_CASES``); return one row per measurement."""
+    cases = os.environ.get("SMARTMARKET_BENCH_BT_CASES", "engine,pipeline").split(",")
+    unknown = sorted(set(cases) - {"engine", "pipeline"})
+    if unknown:
+        raise ValueError(f"SMARTMARKET_BENCH_BT_CASES: unknown case(s) {unknown}")
+    rows: list[dict[str, Any]] = []
     bars = _env_int("SMARTMARKET_BENCH_BT_BARS", 1_000_000)
-    peer_bars = _env_int("SMARTMARKET_BENCH_BT_PEER_BARS", bars)
+    if "engine" in cases:
+        rows += _engine_rows(bars, _env_int("SMARTMARKET_BENCH_BT_PEER_BARS", bars))
+    if "pipeline" in cases:
+        pipe, before = _pipeline_runs(
+            _env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
+            _env_int("SMARTMARKET_BENCH_BT_PIPELINE_RUNS", 3),
+            os.environ.get("SMARTMARKET_BENCH_BASELINE", ""),
+        )
+        rows.append(
+            _pipeline_row("smc_confluence whole pipeline (features + signals + engine)", pipe)
+        )
+        if before:
+            rows.append(_pipeline_row("same, baseline checkout", before))
+    return rows
+
+
+def _engine_rows(bars: int, peer_bars: int) -> list[dict[str, Any]]:
+    """Run the engine cases and the peer; return their rows."""
     ours = run_case("bench.bench_backtest:engine_case", bars=bars)
     busy = run_case("bench.bench_backtest:engine_case", bars=bars, variant="busy")
     peer = run_case("bench.bench_backtest:peer_case", bars=peer_bars)
-    pipe, before = _pipeline_runs(
-        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_BARS", 210_000),
-        _env_int("SMARTMARKET_BENCH_BT_PIPELINE_RUNS", 3),
-        os.environ.get("SMARTMARKET_BENCH_BASELINE", ""),
-    )
     ours_rate = ours["bars"] / ours["seconds"]
     peer_rate = peer["bars"] / peer["seconds"]
     with_signals = ours["bars"] / (ours["seconds"] + ours["signal_seconds"])
@@ -298,6 +318,4 @@ def run() -> list[dict[str, Any]]:
             "note": f"engine is {ours_rate / peer_rate:,.0f}x (busy: "
             f"{busy['bars'] / busy['seconds'] / peer_rate:,.0f}x) faster",
         },
-        _pipeline_row("smc_confluence whole pipeline (features + signals + engine)", pipe),
-        *([_pipeline_row("same, baseline checkout", before)] if before else []),
     ]

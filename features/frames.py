@@ -15,13 +15,14 @@ The HTF bias columns of ``compute_mtf`` depend on the HTF rows only (each HTF ro
 them on the HTF rows (12x fewer than the trading ones for 1h over 5m) with that same function;
 the tests check them against the full ``compute_mtf`` and against what Feast serves.
 
-:func:`feature_frame` is the batch path: the trading SMC columns come from ``SMCStream``
-chunk by chunk (:data:`CHUNK_BARS` bars at a time: the same rows as ``compute_smc``, in bounded
-memory, only the requested columns kept). :class:`FeatureRows` gives the same row for one
-closed bar at a time: ``SMCStream`` per bar, HTF candles aggregated as they complete
-(:class:`HTFRows`, also the HTF side of :class:`features.online.ModelInputStream`), the HTF
-bias recomputed on the last rows it depends on, which ``features.mtf`` guarantees
-bit-identical to the full computation.
+:func:`feature_frame` is the batch path: the SMC columns of the trading and the HTF bars come
+from ``SMCStream.update_values`` chunk by chunk (:data:`CHUNK_BARS` bars at a time: the values
+of ``to_float64(compute_smc(...))``, in bounded memory), the kernel running only the concepts
+the requested columns need and writing only those columns, as float64, with no compact frame
+in between. :class:`FeatureRows` gives the same row for one closed bar at a time:
+``SMCStream`` per bar, HTF candles aggregated as they complete (:class:`HTFRows`, also the HTF
+side of :class:`features.online.ModelInputStream`), the HTF bias recomputed on the last rows it
+depends on, which ``features.mtf`` guarantees bit-identical to the full computation.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from features.mtf.bias import timeframe_bias
 from features.mtf.inputs import FRAME_COLUMNS, checked_frame
 from features.mtf.join import take_rows
 from features.schema import to_float64
-from features.smc import SMCConfig, SMCStream, compute_smc
+from features.smc import SMCConfig, SMCStream
 from features.smc.engine import layout as smc_layout
 
 CHUNK_BARS = 8_192
@@ -144,8 +145,8 @@ def bar_values(
     """Return the bars' ``names`` (candle or ``compute_smc`` columns) as float64.
 
     The SMC columns are computed ``chunk_bars`` at a time by one ``SMCStream`` (the rows of
-    ``compute_smc(candles, config)``) and written into ``out`` (``(bars, len(names))``, new when
-    ``None``) as they come.
+    ``compute_smc(candles, config)``, read as ``to_float64`` reads them) and written into ``out``
+    (``(bars, len(names))``, new when ``None``) as they come; only ``names`` leave the kernel.
     """
     n = len(candles)
     out = np.empty((n, len(names))) if out is None else out
@@ -154,14 +155,16 @@ def bar_values(
         if c in OHLCV:
             out[:, j] = candles[c].to_numpy(np.float64)
     if smc_at.size:
-        stream = SMCStream(config)
-        smc = [names[j] for j in smc_at]
+        smc = tuple(names[j] for j in smc_at)
+        stream = SMCStream(config, only=smc)  # runs only the concepts these columns need
         lo, hi = int(smc_at[0]), int(smc_at[-1]) + 1
         at: slice | np.ndarray = slice(lo, hi) if hi - lo == smc_at.size else smc_at
+        block = np.empty((min(chunk_bars, n), len(smc)))
         for start in range(0, n, chunk_bars):
-            rows = stream.update_frame(candles.iloc[start : start + chunk_bars])
-            # column by column into a column-major block, then one transposing copy
-            out[start : start + len(rows), at] = to_float64(rows, smc, order="F")
+            part = candles.iloc[start : start + chunk_bars]
+            # the kernel writes the float64 values of the columns straight into the block
+            rows = stream.update_values(part, smc, out=block[: len(part)])
+            out[start : start + len(part), at] = rows
     return out
 
 
@@ -209,9 +212,14 @@ def feature_frame(
             htf_candles = resample_candles(candles, spec.htf, base=spec.trading)
         values = np.empty((0, len(spec.htf_columns)))
         if len(htf_candles):
-            smc = compute_smc(htf_candles, spec.htf_smc)
-            used = [c for c in (*FRAME_COLUMNS, *spec.htf_columns) if c in smc.columns]
-            htf = pd.concat([htf_candles, smc[list(dict.fromkeys(used))]], axis=1)
+            known = smc_layout(spec.htf_smc).columns
+            wanted = (*FRAME_COLUMNS, *spec.htf_columns)
+            used = tuple(dict.fromkeys(c for c in wanted if c in known))
+            smc = bar_values(htf_candles, spec.htf_smc, used)  # = to_float64(compute_smc(...))
+            htf = pd.concat(
+                [htf_candles, pd.DataFrame(smc, index=htf_candles.index, columns=list(used))],
+                axis=1,
+            )
             values = htf_values(htf, spec)
         rows = visible_rows(open_ns(candles), spec.trading, open_ns(htf_candles), spec.htf)
         for j in range(values.shape[1]):

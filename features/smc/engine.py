@@ -66,6 +66,16 @@ CONCEPTS: tuple[tuple[str, Any], ...] = (
     ("context", context),
 )
 _SLICES = len(CONCEPTS) + 1
+# The concepts whose rows a concept's step reads (the row views ``_bar`` passes it): a concept
+# may be skipped (``on``) only when no concept that runs needs it.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "structure": ("swings",),
+    "order_blocks": ("swings", "structure", "displacement", "fvg"),
+    "premium_discount": ("swings",),
+}
+# Every slice on (a full row). Passed as an argument, never read as a global inside a kernel:
+# numba would type the global as a read-only array and compile ``_bar`` a second time.
+ALL_ON = np.ones(_SLICES, dtype=np.bool_)
 
 
 @njit(cache=True)
@@ -103,23 +113,36 @@ def _bar(
     r: tuple[np.ndarray, ...],
     log: np.ndarray,
     logn: np.ndarray,
+    on: np.ndarray,
 ) -> None:
-    """Advance every concept by bar ``i`` (absolute bar number ``n``) into the row views ``r``."""
+    """Advance the concepts ``on`` (all: :data:`ALL_ON`) by bar ``i`` (absolute bar number
+    ``n``) into the row views ``r``; the ATR and the engine's own columns always advance."""
     atr_period, warmup = p[0]
     atr[i] = atr_step(h[i], lo[i], c[i], atr_period, s[0])
-    swings.step(i, n, ts, o, h, lo, c, v, atr, s[1], p[1], r[1])
-    structure.step(i, n, ts, o, h, lo, c, v, atr, s[2], p[2], r[2], r[1])
-    displacement.step(i, n, ts, o, h, lo, c, v, atr, s[3], p[3], r[3])
-    fvg.step(i, n, ts, o, h, lo, c, v, atr, s[4], p[4], r[4], log, logn)
-    order_blocks.step(
-        i, n, ts, o, h, lo, c, v, atr, s[5], p[5], r[5], r[1], r[2], r[3], r[4], log, logn
-    )
-    liquidity.step(i, n, ts, o, h, lo, c, v, atr, s[6], p[6], r[6], log, logn)
-    premium_discount.step(i, n, ts, o, h, lo, c, v, atr, s[7], p[7], r[7], r[1])
-    sessions.step(i, n, ts, o, h, lo, c, v, atr, s[8], p[8], r[8])
-    crt.step(i, n, ts, o, h, lo, c, v, atr, s[9], p[9], r[9])
-    patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
-    context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
+    if on[1]:
+        swings.step(i, n, ts, o, h, lo, c, v, atr, s[1], p[1], r[1])
+    if on[2]:
+        structure.step(i, n, ts, o, h, lo, c, v, atr, s[2], p[2], r[2], r[1])
+    if on[3]:
+        displacement.step(i, n, ts, o, h, lo, c, v, atr, s[3], p[3], r[3])
+    if on[4]:
+        fvg.step(i, n, ts, o, h, lo, c, v, atr, s[4], p[4], r[4], log, logn)
+    if on[5]:
+        order_blocks.step(
+            i, n, ts, o, h, lo, c, v, atr, s[5], p[5], r[5], r[1], r[2], r[3], r[4], log, logn
+        )
+    if on[6]:
+        liquidity.step(i, n, ts, o, h, lo, c, v, atr, s[6], p[6], r[6], log, logn)
+    if on[7]:
+        premium_discount.step(i, n, ts, o, h, lo, c, v, atr, s[7], p[7], r[7], r[1])
+    if on[8]:
+        sessions.step(i, n, ts, o, h, lo, c, v, atr, s[8], p[8], r[8])
+    if on[9]:
+        crt.step(i, n, ts, o, h, lo, c, v, atr, s[9], p[9], r[9])
+    if on[10]:
+        patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
+    if on[11]:
+        context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
     r[0][0] = 1.0 if n + 1 >= warmup else 0.0
 
 
@@ -144,14 +167,57 @@ def _pack_floats(src: np.ndarray, n: int, j0: int, idx: np.ndarray, dst: np.ndar
             dst[k, j0 + r] = src[r, c]
 
 
+# How a float64 value column is read from the scratch: the dtype it is stored in.
+_AS_F64, _AS_F32, _AS_I8, _AS_I16, _AS_I32 = range(5)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _as_stored(x: float, kind: int) -> float:
+    """Return scratch value ``x`` as ``to_float64`` reads it once stored as ``kind``."""
+    if kind == _AS_F64:
+        return x
+    if kind == _AS_F32:
+        return np.float64(np.float32(x))
+    if np.isnan(x):
+        return np.nan
+    if kind == _AS_I8:
+        w = np.int64(np.int8(int(x)))
+        return np.nan if w == -128 else np.float64(w)
+    if kind == _AS_I16:
+        w = np.int64(np.int16(int(x)))
+        return np.nan if w == -32768 else np.float64(w)
+    w = np.int64(np.int32(int(x)))
+    return np.nan if w == -2147483648 else np.float64(w)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def _pack_values(
+    src: np.ndarray, n: int, j0: int, sel: np.ndarray, kinds: np.ndarray, dst: np.ndarray
+) -> None:
+    """Write ``src[:n, sel[k]]`` as stored (:func:`_as_stored`) into ``dst[j0:j0 + n, k]``."""
+    for r in range(n):
+        for k in range(sel.shape[0]):
+            dst[j0 + r, k] = _as_stored(src[r, sel[k]], kinds[k])
+
+
 @njit(cache=True, **NO_REFCOUNT)
-def _pack(src: np.ndarray, n: int, j0: int, g: tuple[np.ndarray, ...]) -> None:
-    """Cast the first ``n`` scratch rows into the compact columns ``g``, from row ``j0``."""
+def _pack(
+    src: np.ndarray,
+    n: int,
+    j0: int,
+    g: tuple[np.ndarray, ...],
+    sel: np.ndarray,
+    kinds: np.ndarray,
+    vals: np.ndarray,
+) -> None:
+    """Cast the first ``n`` scratch rows into the compact columns ``g`` and the float64
+    values ``vals`` (columns ``sel``), from row ``j0``."""
     _pack_ints(src, n, j0, g[0], g[1], -128)
     _pack_ints(src, n, j0, g[2], g[3], -32768)
     _pack_ints(src, n, j0, g[4], g[5], -2147483648)
     _pack_floats(src, n, j0, g[6], g[7])
     _pack_floats(src, n, j0, g[8], g[9])
+    _pack_values(src, n, j0, sel, kinds, vals)
 
 
 @njit(cache=True)
@@ -172,16 +238,25 @@ def run(
     p: tuple[Any, ...],
     scratch: np.ndarray,
     g: tuple[np.ndarray, ...],
+    sel: np.ndarray,
+    kinds: np.ndarray,
+    vals: np.ndarray,
     log: np.ndarray,
     logn: np.ndarray,
     headroom: int,
+    on: np.ndarray,
 ) -> int:
-    """Run bars ``i0..`` (absolute numbers from ``n0``) writing compact rows ``j0 + i - i0``.
+    """Run bars ``i0..`` (absolute numbers from ``n0``) writing output rows ``j0 + i - i0``.
 
     The steps write float64 rows into ``scratch`` (a few hundred rows, reused: it stays in
     cache); each time it is full its rows are cast into the compact columns ``g`` (see
-    :data:`DTYPE_GROUPS`). Returns the index of the first bar not run: ``len(ts)``, or earlier
-    when the event log is within ``headroom`` rows of full (the caller grows it and resumes).
+    :data:`DTYPE_GROUPS`) and the columns ``sel`` are written as float64 into ``vals``
+    (``(rows, len(sel))``), each as ``to_float64`` reads it from its compact dtype (``kinds``).
+    Either output may be empty (:meth:`Layout.no_output`, :data:`NO_VALUES`). Only the
+    concepts ``on`` run (:data:`ALL_ON`, or :meth:`Layout.concepts_for` the columns read from
+    ``vals``): the other columns and states are left as they were. Returns the
+    index of the first bar not run: ``len(ts)``, or earlier when the event log is within
+    ``headroom`` rows of full (the caller grows it and resumes).
     """
     s = _split(state, s_off)
     nb = ts.shape[0]
@@ -190,17 +265,17 @@ def run(
     j = j0
     for i in range(i0, nb):
         if log.shape[0] > 0 and logn[0] + headroom > log.shape[0]:
-            _pack(scratch, k, j, g)
+            _pack(scratch, k, j, g, sel, kinds, vals)
             return i
         # Every step writes all its columns every bar, so a scratch row needs no reset.
         r = _split(scratch[k], c_off)
-        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn)
+        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn, on)
         k += 1
         if k == cap:
-            _pack(scratch, k, j, g)
+            _pack(scratch, k, j, g, sel, kinds, vals)
             j += k
             k = 0
-    _pack(scratch, k, j, g)
+    _pack(scratch, k, j, g, sel, kinds, vals)
     return nb
 
 
@@ -221,11 +296,13 @@ def push(
     p: tuple[Any, ...],
     row: np.ndarray,
     f32: np.ndarray,
+    on: np.ndarray,
 ) -> None:
     """Append one closed bar (open time ``t``, OHLCV) to the sliding window; compute its row.
 
     The columns ``f32`` (stored as float32 in frames) are rounded to float32 in ``row``, so the
-    row equals ``to_float64`` of the batch row.
+    row equals ``to_float64`` of the batch row. ``on``: the concepts to run (the stream passes
+    :data:`ALL_ON`).
 
     ``tsb``/``buf`` (rows: open, high, low, close, volume, atr) hold the window; ``meta`` is
     ``[index of the last bar in the window (-1: none), bars seen, window]``. When the window
@@ -252,7 +329,8 @@ def push(
     r = _split(row, c_off)
     log = np.empty((0, tb.LOG_FIELDS))
     logn = np.zeros(2, dtype=np.int64)
-    _bar(pos, meta[1], tsb, buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], s, p, r, log, logn)
+    b = buf
+    _bar(pos, meta[1], tsb, b[0], b[1], b[2], b[3], b[4], b[5], s, p, r, log, logn, on)
     for k in range(f32.shape[0]):
         row[f32[k]] = np.float32(row[f32[k]])
     meta[0] = pos
@@ -262,6 +340,14 @@ def push(
 # The compact dtypes, in the order of the column groups ``run`` packs (``_pack``).
 DTYPE_GROUPS: tuple[np.dtype, ...] = tuple(
     np.dtype(t) for t in (np.int8, np.int16, np.int32, np.float32, np.float64)
+)
+# ``run``'s value kind of each group (``_as_stored``).
+_VALUE_KINDS: tuple[int, ...] = (_AS_I8, _AS_I16, _AS_I32, _AS_F32, _AS_F64)
+# ``run``'s float64 value output when none is wanted: ``(sel, kinds, vals)``.
+NO_VALUES: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+    np.empty(0, dtype=np.int64),
+    np.empty(0, dtype=np.int64),
+    np.empty((0, 0)),
 )
 # Scratch rows the kernel writes before casting them into the compact columns: 256 rows of
 # 220 float64 columns (440 KB) stay in cache between the kernel writing and the cast reading;
@@ -301,6 +387,40 @@ class Layout:
             groups += [idx, np.empty((idx.shape[0], bars), dtype=dtype)]
         return tuple(groups)
 
+    def no_output(self) -> tuple[np.ndarray, ...]:
+        """Return empty column groups: ``run`` writes no compact column."""
+        groups: list[np.ndarray] = []
+        for dtype in DTYPE_GROUPS:
+            groups += [np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=dtype)]
+        return tuple(groups)
+
+    def values(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``run``'s ``(sel, kinds)`` for the float64 values of the columns ``names``.
+
+        Raises:
+            KeyError: A name is not a column of this layout.
+        """
+        return _value_sink(self, names)
+
+    def concepts_for(self, names: tuple[str, ...]) -> np.ndarray:
+        """Return ``run``'s ``on``: the slices the columns ``names`` need (with :data:`NEEDS`).
+
+        Raises:
+            KeyError: A name is not a column of this layout.
+        """
+        sel, _ = _value_sink(self, names)
+        concept = np.searchsorted(self.c_off, sel, side="right") - 1
+        on = np.zeros(_SLICES, dtype=np.bool_)
+        on[0] = True
+        wanted = [CONCEPTS[k - 1][0] for k in set(concept.tolist()) if k > 0]
+        while wanted:
+            name = wanted.pop()
+            k = [n for n, _ in CONCEPTS].index(name) + 1
+            if not on[k]:
+                on[k] = True
+                wanted.extend(NEEDS.get(name, ()))
+        return on
+
     def frame(self, groups: tuple[np.ndarray, ...], index: pd.Index) -> pd.DataFrame:
         """Return the filled column groups as a frame (no copy: each column is a view)."""
         data = {
@@ -308,6 +428,16 @@ class Layout:
             for name, (g, k) in zip(self.columns, self.places, strict=True)
         }
         return pd.DataFrame(data, index=index, copy=False)
+
+
+def _value_sink(lay: Layout, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    position = {c: j for j, c in enumerate(lay.columns)}
+    missing = [c for c in names if c not in position]
+    if missing:
+        raise KeyError(f"column(s) {missing} are not SMC engine columns")
+    sel = np.array([position[c] for c in names], dtype=np.int64)
+    kinds = np.array([_VALUE_KINDS[lay.places[j][0]] for j in sel], dtype=np.int64)
+    return sel, kinds
 
 
 def _lookback(name: str, module: Any, cfg: SMCConfig) -> int:
@@ -398,15 +528,15 @@ def execute(
     groups = lay.new_output(nb)
     scratch = new_scratch(lay, nb) if scratch is None else scratch
     state = lay.fresh_state()
-    common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups)
+    common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups, *NO_VALUES)
     if not with_log:
         log, logn = tb.no_log()
-        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0)
+        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0, ALL_ON)
         return groups, log
     log, logn = tb.new_log(max(4 * lay.log_headroom, nb))
     i = 0
     while i < nb:
-        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom)
+        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom, ALL_ON)
         if i < nb:
             bigger = np.full((2 * log.shape[0], tb.LOG_FIELDS), np.nan)
             bigger[: log.shape[0]] = log

@@ -26,10 +26,19 @@ _NO_BAR = np.iinfo(np.int64).min
 class SMCStream:
     """Compute SMC features bar by bar; ``update`` returns the row ``compute_smc`` would give."""
 
-    def __init__(self, config: SMCConfig | None = None) -> None:
-        """Start a stream with no history (``config`` defaults to ``SMCConfig()``)."""
+    def __init__(
+        self, config: SMCConfig | None = None, *, only: tuple[str, ...] | None = None
+    ) -> None:
+        """Start a stream with no history (``config`` defaults to ``SMCConfig()``).
+
+        ``only``: a narrower stream for :meth:`update_values` of these columns alone: it runs
+        only the concepts they need (faster), so it has no full rows (``update``,
+        ``update_array``, ``update_frame`` and ``snapshot`` raise ``ValueError``).
+        """
         self._cfg = engine._config(config)
         self._lay = engine.layout(self._cfg)
+        self._only = None if only is None else tuple(only)
+        self._on = engine.ALL_ON if only is None else self._lay.concepts_for(tuple(only))
         self._tf_ns = self._cfg.bar.ns
         self._cap = max(2 * self._lay.window, self._lay.window + 256)
         self._state = self._lay.fresh_state()
@@ -86,6 +95,7 @@ class SMCStream:
         ``columns`` order: ``to_float64`` of ``compute_smc``'s row (NaN where not yet known,
         float32 columns rounded to float32).
         """
+        self._full("update_array")
         t = int(timestamp_ns)
         o, h, lo, c, v = (float(x) for x in ohlcv)
         check_values(o, h, lo, c, v, t)
@@ -102,6 +112,7 @@ class SMCStream:
         ``low``, ``close``, ``volume``. Raises ``CandleDataError`` naming the problem for a bad
         bar, leaving the stream unchanged.
         """
+        self._full("update")
         t = bar_time_ns(bar)
         o, h, lo, c, v = bar_values(bar, t)
         self._push(t, o, h, lo, c, v)
@@ -128,6 +139,7 @@ class SMCStream:
             self._lay.params,
             self._row,
             self._f32,
+            self._on,
         )
         self._last_ts = t
 
@@ -137,6 +149,40 @@ class SMCStream:
         Equal to calling ``update`` bar by bar (for warming a stream up from history), and
         to the matching rows of ``compute_smc`` over all bars seen, in the same compact dtypes.
         """
+        self._full("update_frame")
+        groups = self._lay.new_output(len(candles))
+        self._advance(candles, groups, engine.NO_VALUES)
+        return self._lay.frame(groups, candles.index)
+
+    def update_values(
+        self, candles: pd.DataFrame, columns: tuple[str, ...], out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Advance like ``update_frame``; return only ``columns`` of the rows, as float64.
+
+        The values are ``to_float64(update_frame(candles), columns)``, written by the kernel
+        straight into ``out`` (C-contiguous ``(len(candles), len(columns))``, new when
+        ``None``) without the compact frame in between. Raises ``KeyError`` for a column the
+        engine does not produce (or a narrower stream was not made for).
+        """
+        if self._only is not None:
+            extra = [c for c in columns if c not in self._only]
+            if extra:
+                raise KeyError(f"column(s) {extra} are not among this stream's only={self._only}")
+        sel, kinds = self._lay.values(columns)
+        shape = (len(candles), len(columns))
+        if out is None:
+            out = np.empty(shape)
+        elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
+        self._advance(candles, self._lay.no_output(), (sel, kinds, out))
+        return out
+
+    def _advance(
+        self,
+        candles: pd.DataFrame,
+        groups: tuple[np.ndarray, ...],
+        values: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
         ts, o, h, lo, c, v = candle_arrays(candles, self._tf_ns)
         self._check_time(int(ts[0]))
         keep = min(int(self._meta[0]) + 1, self._lay.window - 1)
@@ -146,7 +192,6 @@ class SMCStream:
         for f, arr in enumerate((o, h, lo, c, v)):
             arrays.append(np.concatenate([self._buf[f, tail], arr]))
         atr = np.concatenate([self._buf[5, tail], np.empty(ts.shape[0])])
-        groups = self._lay.new_output(ts.shape[0])
         log, logn = engine.tb.no_log()
         engine.run(
             arrays[0],
@@ -165,9 +210,11 @@ class SMCStream:
             self._lay.params,
             self._scratch(),
             groups,
+            *values,
             log,
             logn,
             0,
+            self._on,
         )
         # The window now holds the last bars of the extended series.
         total = arrays[0].shape[0]
@@ -179,15 +226,22 @@ class SMCStream:
         self._meta[0] = last - 1
         self._meta[1] += ts.shape[0]
         self._last_ts = int(ts[-1])
-        return self._lay.frame(groups, candles.index)
 
     def _scratch(self) -> np.ndarray:
         if self._scratch_rows is None:
             self._scratch_rows = engine.new_scratch(self._lay)
         return self._scratch_rows
 
+    def _full(self, what: str) -> None:
+        if self._only is not None:
+            raise ValueError(
+                f"SMCStream.{what}: this stream computes only {list(self._only)} "
+                "(only=...): use update_values, or a stream without only"
+            )
+
     def snapshot(self) -> dict[str, Any]:
         """Return a self-contained copy of the stream's state (picklable; arrays are copies)."""
+        self._full("snapshot")
         return {
             "version": SNAPSHOT_VERSION,
             "config": self._cfg,

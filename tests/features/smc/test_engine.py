@@ -216,6 +216,7 @@ def test_every_step_writes_every_column_on_every_bar() -> None:
             engine._split(row, lay.c_off),
             log,
             logn,
+            engine.ALL_ON,
         )
         out[i] = row
     missing = [lay.columns[k] for k in np.flatnonzero((out == 7.25e300).any(axis=0))]
@@ -294,7 +295,7 @@ def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
         atr = np.empty(ts.shape[0])
         args = (ts, o, h, lo, c, v, atr, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
         groups = lay.new_output(ts.shape[0])
-        engine.run(*args, lay.params, out, groups, log, logn, 0)
+        engine.run(*args, lay.params, out, groups, *engine.NO_VALUES, log, logn, 0, engine.ALL_ON)
         rows.append(out)
     np.testing.assert_array_equal(rows[0], rows[1])
     assert not np.isinf(rows[0]).any()

@@ -11,7 +11,7 @@ import pytest
 
 from features.candles.schema import CandleDataError
 from features.schema import to_float64
-from features.smc import SMCConfig, SMCStream, columns, compute_smc, iter_smc
+from features.smc import SMCConfig, SMCStream, columns, compute_smc, engine, iter_smc
 from tests.features.smc.smc_helpers import random_candles
 
 FRAME = random_candles(400, seed=9)
@@ -153,3 +153,65 @@ def test_iter_smc_refuses_bad_input_like_compute_smc() -> None:
     unsorted = pd.concat([FRAME.iloc[:150], FRAME.iloc[100:200]])
     with pytest.raises(CandleDataError):
         list(iter_smc(unsorted, chunk_bars=120))
+
+
+@pytest.mark.parametrize("chunk", [1, 57, 400])
+def test_update_values_are_the_frame_columns_read_as_float64(chunk: int) -> None:
+    # Arrange: every column, in reverse order (every dtype, sentinels and NaN included)
+    names = columns()[::-1]
+    expected = to_float64(compute_smc(FRAME), names)
+    stream = SMCStream()
+    # Act
+    parts = [
+        stream.update_values(FRAME.iloc[k : k + chunk], names) for k in range(0, len(FRAME), chunk)
+    ]
+    # Assert
+    np.testing.assert_array_equal(np.vstack(parts), expected)
+    assert stream.bars_seen == len(FRAME)
+
+
+def test_update_values_writes_into_out_and_refuses_bad_requests() -> None:
+    # Arrange
+    names = ("liq_pdh", "smc_warm", "ctx_atr")
+    out = np.full((50, 3), -1.0)
+    # Act
+    got = SMCStream().update_values(FRAME.iloc[:50], names, out=out)
+    # Assert
+    assert got is out
+    np.testing.assert_array_equal(out, to_float64(compute_smc(FRAME.iloc[:50]), names))
+    with pytest.raises(KeyError, match="nope"):
+        SMCStream().update_values(FRAME.iloc[:50], ("nope",))
+    with pytest.raises(ValueError, match="C-contiguous float64 array of shape"):
+        SMCStream().update_values(FRAME.iloc[:50], names, out=np.empty((50, 3), order="F"))
+
+
+@pytest.mark.parametrize("concept", [name for name, _ in engine.CONCEPTS])
+def test_a_stream_of_one_concepts_columns_runs_only_what_they_need(concept: str) -> None:
+    # Arrange: the concept's columns and smc_warm; the stream skips every concept not needed
+    module = dict(engine.CONCEPTS)[concept]
+    names = ("smc_warm", *(spec.name for spec in module.SPECS))
+    lay = engine.layout(SMCConfig())
+    stream = SMCStream(only=names)
+    # Act
+    parts = [stream.update_values(FRAME.iloc[k : k + 150], names) for k in range(0, 400, 150)]
+    # Assert
+    np.testing.assert_array_equal(np.vstack(parts), to_float64(compute_smc(FRAME), names))
+    on = lay.concepts_for(names)
+    needed = {concept, *engine.NEEDS.get(concept, ())}
+    assert [n for (n, _), k in zip(engine.CONCEPTS, on[1:], strict=True) if k] == [
+        n for n, _ in engine.CONCEPTS if n in needed
+    ]
+
+
+def test_a_narrower_stream_refuses_full_rows_and_other_columns() -> None:
+    stream = SMCStream(only=("fvg_bull_dist",))
+    for call in (
+        lambda: stream.update(_bar(0)),
+        lambda: stream.update_frame(FRAME.iloc[:5]),
+        lambda: stream.update_array(FRAME.index.asi8[0], FRAME.to_numpy()[0]),
+        stream.snapshot,
+    ):
+        with pytest.raises(ValueError, match=r"computes only \['fvg_bull_dist'\]"):
+            call()
+    with pytest.raises(KeyError, match="ob_bull_dist"):
+        stream.update_values(FRAME.iloc[:5], ("ob_bull_dist",))
