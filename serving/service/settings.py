@@ -27,4 +27,4 @@ class ServiceSettings(BaseSettings):
     poll_seconds: float = Field(default=5.0, ge=0)
     model_poll_seconds: float = Field(default=60.0, ge=0)
     rate_burst_seconds: float = Field(default=1.0, gt=0)
-    access_log: bool = True
+    access_log: bool = False
