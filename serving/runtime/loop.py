@@ -405,6 +405,9 @@ class TradingLoop:
         self.gate = runner.strategy
         self._hard_halted = bool(state.get("hard_halted", False))
         self.cursor = int(state["cursor"])
+        venue = state.get("venue")
+        if venue is not None and hasattr(self.broker, "restore"):
+            self.broker.restore(venue["handed"], venue["trades"])
         if "handled" in state:
             self.handled = set(state["handled"])
         else:  # a checkpoint from before commands were tracked by number
@@ -421,11 +424,15 @@ class TradingLoop:
         r = self.runner
         broker, clock, health = r.broker, r.clock, r.health
         r.broker, r.clock, r.health = None, None, None  # type: ignore[assignment]
+        venue = None
+        handed, trades = getattr(broker, "handed", None), getattr(broker, "engine_trades", None)
+        if handed is not None and trades is not None:  # a venue broker: what the engine saw
+            venue = {"handed": sorted(handed), "trades": sorted(trades)}
         try:
             data = pickle.dumps({
                 "version": _CHECKPOINT_VERSION, "session": self.loop.session, "seq": seq,
                 "runner": r, "paper": self.paper, "cursor": self.cursor,
-                "handled": sorted(self.handled),
+                "handled": sorted(self.handled), "venue": venue,
                 "last_ts": self.last_ts, "bars": self.bars, "hard_halted": self._hard_halted,
                 "summary": replace(self.summary, ack_s=[]),
             }, protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
