@@ -3,8 +3,12 @@
 The ledger is the one channel between the places a person acts (the service's
 ``/api/bot/*``, ``/api/kill-switch`` and ``/api/orders``, the dashboard's kill switch, the
 CLI) and the trading loop, which may run in another process: :func:`request` appends a
-``control`` event; the loop reads :func:`pending` after the last sequence number it handled,
-acts, and records what it did (``halt``/``resume``, orders, fills) as ordinary ledger events.
+``control`` event; the loop reads :func:`pending` with the sequence numbers it has handled
+(``done``), acts, and records what it did (``halt``/``resume``, orders, fills) as ordinary
+ledger events, and the numbers of the commands each bar applied in that bar's decision
+(``controls``). Commands are tracked by number, not by a high-water mark: on PostgreSQL two
+writers can commit commands out of sequence order (number 100 visible after 101), and the
+late one is still handled, once, at the first bar after it shows.
 
 Commands:
 
@@ -20,7 +24,7 @@ Commands:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -64,12 +68,14 @@ def request(
     return seq
 
 
-def pending(ledger: Ledger, since: int = 0) -> list[Control]:
-    """Return the commands appended after sequence number ``since``, in order."""
+def pending(ledger: Ledger, since: int = 0, done: Container[int] = ()) -> list[Control]:
+    """Return the commands after sequence number ``since`` not in ``done``, in order."""
     out = []
     for e in ledger.events(since, kinds=("control",)):
+        assert e.seq is not None
+        if e.seq in done:
+            continue
         body = dict(e.body)
         command, by = body.pop("command"), body.pop("by")
-        assert e.seq is not None
         out.append(Control(e.seq, command, by, e.at, body))
     return out

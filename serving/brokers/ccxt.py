@@ -18,7 +18,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -158,7 +158,10 @@ class CcxtBroker:
         self.view: LedgerView = fold(ledger.events())
         self._requests: dict[str, OrderRequest] = {}
         # fills booked before this process started belong to the previous process's engine
+        # (unless :meth:`restore` says which of them the engine has seen)
         self._emitted: set[str] = set(self.view.fills)
+        self._engine_trades: set[str] = set()  # the trades the engine asked for
+        self._gated = False
         self._stops: dict[str, float] = {}
         self._market: Mapping[str, Any] | None = None
         self.limiter = limiter
@@ -225,6 +228,29 @@ class CcxtBroker:
             raise TradingHalted(rec.halt)
         return rec
 
+    @property
+    def handed(self) -> frozenset[str]:
+        """The venue trade ids of the fills handed to the engine (or booked before start)."""
+        return frozenset(self._emitted)
+
+    @property
+    def engine_trades(self) -> frozenset[str]:
+        """The keys of the trades the engine has sent requests for."""
+        return frozenset(self._engine_trades)
+
+    def restore(self, handed: Iterable[str], trades: Iterable[str]) -> None:
+        """Take up an engine restored from a checkpoint: hand it the fills it has not seen.
+
+        ``handed`` and ``trades`` are :attr:`handed` and :attr:`engine_trades` as the
+        checkpoint saved them. Every other fill the ledger holds (booked by the process that
+        died after that checkpoint, or by :meth:`start`'s reconciliation) goes to the engine
+        at a poll, once the engine knows its trade: at once for a trade it knew at the
+        checkpoint, after a re-run bar asks for it again for one decided later.
+        """
+        self._emitted = set(handed)
+        self._engine_trades |= set(trades)
+        self._gated = True
+
     # -- submit ------------------------------------------------------------------------------
 
     def submit(self, requests: Sequence[OrderRequest]) -> list[BrokerAnswer]:
@@ -284,6 +310,7 @@ class CcxtBroker:
         cid = intent.client_order_id
         if q is not None:
             self._requests[cid] = q
+            self._engine_trades.add(intent.trade_key)
         known = self.view.orders.get(cid)
         if known is not None:  # sent before (a replay after a restart): never twice
             return self._answer(known, q)
@@ -640,6 +667,7 @@ class CcxtBroker:
         fills = [
             (f, o) for o in self.view.orders.values() for f in o.fills.values()
             if f.venue_trade_id not in self._emitted
+            and (not self._gated or o.intent.trade_key in self._engine_trades)
         ]  # fmt: skip
         fills.sort(key=lambda fo: (fo[0].filled_at.value, fo[0].venue_trade_id))
         for f, o in fills:

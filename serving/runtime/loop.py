@@ -3,22 +3,25 @@
 Per closed candle :meth:`TradingLoop.step`:
 
 1. reads the commands people sent through the ledger (``serving.control``: ``stop``,
-   ``start``, ``kill``, ``order``) and applies them;
+   ``start``, ``kill``, ``order``) that it has not handled yet (by sequence number) and
+   applies them;
 2. appends the candle to the candle store (when one is given);
 3. lets the model sizer score the bar (``serving.runtime.sizer``; no sizer: the rule alone);
 4. runs :meth:`LiveRunner.on_bar` (broker poll, fills booked, features, strategy, the
    engine's close, typed requests to the broker) through a :class:`Gate` strategy that puts
    the sizer's size, the halt and any manual order on the bar's signal row;
 5. appends the bar's events in one transaction: the signal record, the decision (model
-   version or null, the feature row and its hash, the bar itself, the controls it applied),
+   version or null, the feature row and its hash, the bar itself, the sequence numbers of
+   the commands it applied),
    the paper broker's orders, states and fills (``LedgerPaperBroker``; a live broker writes
    its own), and the account's balance;
 6. every ``checkpoint_every`` bars, writes the loop's state (engine, features, paper book)
    atomically with the ledger sequence number it reflects.
 
 Restart: every event the loop writes has a deduplication key, and the decision event holds
-its bar. A new process loads the checkpoint, re-runs the bars the ledger holds after it
-(their events are already stored: nothing is written twice) and goes on with the source
+its bar and the commands it applied. A new process loads the checkpoint (with the commands
+handled), re-runs the bars the ledger holds after it with exactly those commands (their
+events are already stored: nothing is written twice) and goes on with the source
 after the last bar handled; with no checkpoint it rebuilds everything from the ledger's bars.
 """
 
@@ -214,12 +217,16 @@ def _jsonable(x: float) -> float | None:
 
 
 class ControlFeed:
-    """Reads the ledger's commands in a background thread; the loop takes them per bar."""
+    """Reads the ledger's commands in a background thread; the loop takes them per bar.
 
-    def __init__(self, ledger: Ledger, since: int, interval_s: float) -> None:
-        """Start polling commands after sequence number ``since`` every ``interval_s``."""
+    Every poll reads the ledger's commands and keeps those not handled yet (by sequence
+    number, so one committed late, below a number already handed out, is still found).
+    """
+
+    def __init__(self, ledger: Ledger, handled: Iterable[int], interval_s: float) -> None:
+        """Start polling, every ``interval_s``, the commands not in ``handled``."""
         self._ledger = ledger
-        self._since = since
+        self._seen = set(handled)
         self._interval = interval_s
         self._found: list[Control] = []
         self._lock = threading.Lock()
@@ -230,21 +237,21 @@ class ControlFeed:
 
     def _poll(self) -> None:
         try:
-            new = pending(self._ledger, self._since)
+            new = pending(self._ledger, done=self._seen)
         except Exception as exc:  # the ledger is down: try again at the next tick
             log.warning("reading commands: %s", type(exc).__name__)
             return
         if new:
+            self._seen.update(c.seq for c in new)
             with self._lock:
                 self._found += new
-                self._since = new[-1].seq
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self._poll()
 
     def take(self) -> list[Control]:
-        """Return the commands found since the last call, in order."""
+        """Return the commands found since the last call, in the order they were found."""
         with self._lock:
             out, self._found = self._found, []
         return out
@@ -300,12 +307,14 @@ class TradingLoop:
             config, self.tf, broker, clock, strategy=self.gate, symbol=loop.symbol, health=health
         )
         self._hard_halted = False
-        self.cursor = 0  # the last control command handled
+        self.handled: set[int] = set()  # the sequence numbers of the commands handled
+        self.cursor = 0  # the highest of them
         self.last_ts: pd.Timestamp | None = None
         self.bars = 0
         self._since_checkpoint = 0
         self._checkpoint_ok = True
         self._manual: list[tuple[Control, str | None]] = []
+        self._applied: list[int] = []
         self._unwritten: list[LedgerEvent] = []
         self._feed: ControlFeed | None = None
         self._unwritten_bars = 0
@@ -327,6 +336,7 @@ class TradingLoop:
         if since and self.sizer is not None:
             self._warm_sizer(since)
         again = 0
+        commands: dict[int, Control] | None = None
         for e in self.ledger.events(since, kinds=("decision",)):
             body = e.body
             if body.get("session") != self.loop.session or "bar" not in body:
@@ -337,7 +347,14 @@ class TradingLoop:
                 continue
             if hasattr(self.clock, "set"):
                 self.clock.set(bar["ts"] + self.tf.delta)
-            self.step(bar, controls_through=int(body["controls_through"]), replayed=True)
+            if commands is None:  # read once for the whole re-run
+                commands = {c.seq: c for c in pending(self.ledger)}
+            if "controls" in body:
+                applied = [commands[int(q)] for q in body["controls"]]
+            else:  # a decision written before commands were tracked by number
+                through = int(body["controls_through"])
+                applied = [c for q, c in commands.items() if q <= through and q not in self.handled]
+            self.step(bar, applied=applied, replayed=True)
             again += 1
         self.flush()
         self.summary.resumed = again
@@ -388,6 +405,13 @@ class TradingLoop:
         self.gate = runner.strategy
         self._hard_halted = bool(state.get("hard_halted", False))
         self.cursor = int(state["cursor"])
+        venue = state.get("venue")
+        if venue is not None and hasattr(self.broker, "restore"):
+            self.broker.restore(venue["handed"], venue["trades"])
+        if "handled" in state:
+            self.handled = set(state["handled"])
+        else:  # a checkpoint from before commands were tracked by number
+            self.handled = {c.seq for c in pending(self.ledger) if c.seq <= self.cursor}
         self.last_ts = state["last_ts"]
         self.bars = int(state["bars"])
         self.summary = state["summary"]
@@ -400,10 +424,15 @@ class TradingLoop:
         r = self.runner
         broker, clock, health = r.broker, r.clock, r.health
         r.broker, r.clock, r.health = None, None, None  # type: ignore[assignment]
+        venue = None
+        handed, trades = getattr(broker, "handed", None), getattr(broker, "engine_trades", None)
+        if handed is not None and trades is not None:  # a venue broker: what the engine saw
+            venue = {"handed": sorted(handed), "trades": sorted(trades)}
         try:
             data = pickle.dumps({
                 "version": _CHECKPOINT_VERSION, "session": self.loop.session, "seq": seq,
                 "runner": r, "paper": self.paper, "cursor": self.cursor,
+                "handled": sorted(self.handled), "venue": venue,
                 "last_ts": self.last_ts, "bars": self.bars, "hard_halted": self._hard_halted,
                 "summary": replace(self.summary, ack_s=[]),
             }, protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
@@ -506,23 +535,30 @@ class TradingLoop:
     # -- one bar ------------------------------------------------------------------------------
 
     def step(
-        self, bar: Mapping[str, Any], controls_through: int | None = None, replayed: bool = False
+        self,
+        bar: Mapping[str, Any],
+        applied: Iterable[Control] | None = None,
+        replayed: bool = False,
     ) -> BarOutcome:
-        """Handle one closed candle (see the module docstring); return what it did."""
+        """Handle one closed candle (see the module docstring); return what it did.
+
+        ``applied``: for a bar re-run, the commands its decision says it applied then.
+        """
         t0 = time.perf_counter()
         ts = pd.Timestamp(bar["ts"])
         at = self.clock.now()
         g = self.gate
         g.force_entry, g.force_exit, self._manual = 0, set(), []
-        if controls_through is not None:  # a bar re-run: the commands it applied then
-            controls = [c for c in pending(self.ledger, self.cursor) if c.seq <= controls_through]
+        if applied is not None:  # a bar re-run: the commands it applied then
+            controls = list(applied)
         elif self._feed is not None:
-            controls = self._feed.take()
+            controls = [c for c in self._feed.take() if c.seq not in self.handled]
         else:
-            controls = pending(self.ledger, self.cursor)
+            controls = pending(self.ledger, done=self.handled)
         events = self._controls(controls, at)
-        if controls:
-            self.cursor = controls[-1].seq
+        self.handled.update(c.seq for c in controls)
+        self.cursor = max([self.cursor, *(c.seq for c in controls)])
+        self._applied = [c.seq for c in controls]
         ohlcv = np.array([float(bar[c]) for c in OHLCV])
         if self.candle_store is not None and not replayed:
             frame = pd.DataFrame([ohlcv], columns=list(OHLCV),
@@ -631,7 +667,8 @@ class TradingLoop:
             "session": self.loop.session, "symbol": self.loop.symbol,
             "timeframe": self.tf.label, "reason": reason,
             "bar": {"ts": int(ts.value), **{c: float(bar[c]) for c in OHLCV}},
-            "controls_through": self.cursor, "score": _jsonable(p),
+            "controls": self._applied, "controls_through": self.cursor,
+            "score": _jsonable(p),
             "size": None if g.size is None else _jsonable(g.size),
             "requests": [q.request_id for q in report.requests],
             "protections": list(report.events),
@@ -676,7 +713,7 @@ class TradingLoop:
         live start reads the history its features need first).
         """
         if self.loop.control_poll_s > 0:
-            self._feed = ControlFeed(self.ledger, self.cursor, self.loop.control_poll_s)
+            self._feed = ControlFeed(self.ledger, self.handled, self.loop.control_poll_s)
         try:
             self._run(bars, limit, trade_after)
         finally:

@@ -42,3 +42,19 @@ def test_an_unknown_command_or_an_anonymous_one_is_refused(
         request(ledger, command, by, T0)
     assert pending(ledger) == []
     ledger.close()
+
+
+def test_pending_leaves_out_the_commands_already_handled_whatever_their_number(
+    tmp_path: Path,
+) -> None:
+    # Arrange
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    low = request(ledger, "stop", "api", T0)
+    high = request(ledger, "start", "dashboard", T0)
+    # Act
+    after_high = pending(ledger, done={high})
+    after_both = pending(ledger, done={low, high})
+    # Assert
+    assert [c.seq for c in after_high] == [low]  # below a handled one, still pending
+    assert after_both == []
+    ledger.close()

@@ -282,7 +282,7 @@ def test_the_control_feed_hands_each_command_to_one_bar_in_order(tmp_path: Path)
     ledger = open_ledger(LedgerConfig.build(tmp_path))
     at = pd.Timestamp("2024-01-01", tz="UTC")
     first = request(ledger, "stop", "eve", at)
-    feed = ControlFeed(ledger, 0, 0.01)
+    feed = ControlFeed(ledger, (), 0.01)
     # Act
     got = feed.take()
     second = request(ledger, "start", "eve", at)

@@ -117,3 +117,62 @@ def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
     assert len(decisions) == 8
     assert {d["session"] for d in decisions} == {"live-test"}
     assert not ledger.events(kinds=("balance",))  # a venue's balance is the venue's to say
+
+
+@pytest.mark.parametrize("died_after", [3, 4])
+def test_a_live_restart_hands_the_engine_the_fills_booked_after_its_checkpoint(
+    tmp_path: Path, died_after: int
+) -> None:
+    # Arrange: a market entry at bar 3 fills at once on the venue; the process dies after
+    # bar 3 (the fill not booked yet) or bar 4 (booked, handed, not checkpointed), its last
+    # checkpoint from the bar before; the scripted exit at bar 9 closes the trade
+    symbol = "BTC/USDT:USDT"
+    n = 14
+    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
+            for k in range(n)]  # fmt: skip
+    clock = AdvancingClock(T0 + STEP)
+    source, _ = polling(rows, clock, symbol)
+    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    checkpoint = tmp_path / "checkpoint.pkl"
+
+    def process() -> tuple[TradingLoop, CcxtBroker]:
+        broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(symbol))
+        broker.start()
+        loop = TradingLoop(
+            S.config(), LoopConfig(symbol, "5m", session="live", checkpoint_every=1), ledger,
+            clock, broker=broker, strategy=Scripted(S.intents(n, {3: 1.0}, exits={9: "long"})),
+            checkpoint=checkpoint,
+        )  # fmt: skip
+        loop.start()
+        return loop, broker
+
+    first, _ = process()
+    before = source.bars(first.last_ts)
+    first.run(before, limit=died_after)
+    saved = checkpoint.read_bytes()
+    first.run(before, limit=1)
+    checkpoint.write_bytes(saved)  # died before this bar's checkpoint
+    # Act
+    loop, _ = process()  # the re-run moves the test's clock back to the bar it re-runs
+    clock.sleep(STEP.total_seconds())  # down for a bar
+    bars = source.bars(loop.last_ts)
+    loop.run(bars, limit=8 - died_after)
+    held = (loop.runner.engine.position, venue.position * venue.contract_size)
+    loop.run(bars, limit=3)
+    # Assert
+    assert held[0] > 0.0
+    assert held[0] == pytest.approx(held[1])
+    assert venue.position == 0
+    assert loop.runner.engine.position == 0.0
+    view = fold(ledger.events())
+    assert view.positions[symbol].qty == 0.0
+    assert sorted(f.venue_trade_id for f in view.fills.values()) == sorted(
+        t["id"] for t in venue.trades
+    )
+    entries = [c for c in venue.creates if not c["params"].get("reduceOnly")]
+    assert len(entries) == 1
+    trades = loop.runner.result().trades
+    assert len(trades) == 1
+    assert {o.intent.leg for o in view.orders.values()} >= {"entry", "stop", "close"}
+    assert not view.open_orders()
