@@ -14,6 +14,8 @@ from orchestration.assets.monitoring import (
     BELOW_THRESHOLD,
     DRIFT_SNAPSHOT,
     ENOUGH_ROWS,
+    NO_CHAMPION,
+    PREDICTIONS_BELOW,
     build_drift_asset,
     drift_folder,
 )
@@ -99,7 +101,19 @@ def test_the_threshold_check_fails_only_on_drift(runs, name: str, passed: bool) 
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
-    assert checks == {BELOW_THRESHOLD: passed, ENOUGH_ROWS: True}
+    assert checks == {BELOW_THRESHOLD: passed, ENOUGH_ROWS: True, PREDICTIONS_BELOW: True}
+
+
+def test_without_a_champion_the_snapshot_says_so_and_measures_the_inputs(runs) -> None:
+    home, _, result = runs["undrifted"]
+
+    summary = json.loads((drift_folder(home, DAY) / "summary.json").read_text())
+    meta = result.asset_materializations_for_node("drift_snapshot")[0].metadata
+
+    assert summary["predictions"] is None
+    assert summary["prediction_note"] == NO_CHAMPION
+    assert meta["prediction_note"].value == NO_CHAMPION
+    assert summary["compared"] > 0
 
 
 def evaluate(home: Path, instance: dg.DagsterInstance, jobs: list[str], cursor: str | None = None):
