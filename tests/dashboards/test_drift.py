@@ -160,6 +160,15 @@ def test_prediction_drift_matches_evidently_normed_wasserstein() -> None:
     assert drift.normed_wasserstein(reference, current) == pytest.approx(summary.scores["p"])
 
 
+def test_a_constant_reference_has_no_scale_and_gives_nan() -> None:
+    constant = np.full(100, 0.4) + 0.0 * np.arange(100)
+
+    moved = drift.prediction_drift(constant / 1.0, beta(2, 5, 50, 0), model_threshold=0.5)
+
+    assert np.isnan(moved.distance)
+    assert not moved.drifted
+
+
 def test_prediction_drift_refuses_windows_without_probabilities() -> None:
     with pytest.raises(ValueError, match="no current probability"):
         drift.prediction_drift(beta(2, 5, 10, 0), np.full(3, np.nan), model_threshold=0.5)
