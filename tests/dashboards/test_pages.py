@@ -129,7 +129,7 @@ def test_monitoring_shows_the_champions_prediction_drift_and_quality(home: Path)
     at = run("pages/6_Monitoring.py")
 
     metrics = {m.label: m.value for m in at.metric}
-    quality = at.dataframe(key="quality").value.set_index("measure")
+    [quality] = [d.value.set_index("measure") for d in at.dataframe if "measure" in d.value]
 
     assert not at.exception
     assert float(metrics["P drift (normed Wasserstein)"]) > 2.0  # beta(2,5) -> beta(5,2)
