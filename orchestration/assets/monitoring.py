@@ -11,6 +11,8 @@ the day's rows get their ``lookback - 1`` bars of history from before the day) a
 its P(take) (``dashboards.drift.prediction_drift``) joins the summary, the metadata and a check.
 The reference P is scored on the training dataset's rows inside the champion's training window
 (``meta.train_start``..``train_end``), a seeded sample of at most ``max_reference_rows``.
+The champion's quality on the day's rule intents whose labels are known (stored candles, the
+``candle_store`` resource) joins the summary too (:func:`label_quality`).
 """
 
 from collections.abc import Iterator, Sequence
@@ -22,6 +24,7 @@ import pandas as pd
 
 from orchestration.assets.features import MTF_FEATURES, TRAINING_DATASET
 from orchestration.partitions import DATE
+from orchestration.resources import CandleStoreResource
 from orchestration.resources.feast import FeatureStoreResource
 from orchestration.settings import Settings
 
@@ -79,7 +82,9 @@ def build_drift_asset(
         "<app home>/monitoring/drift/<day>/.",
     )
     def drift_snapshot(
-        context: dg.AssetExecutionContext, feature_store: FeatureStoreResource
+        context: dg.AssetExecutionContext,
+        feature_store: FeatureStoreResource,
+        candle_store: CandleStoreResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         from dataclasses import replace
 
@@ -124,6 +129,8 @@ def build_drift_asset(
                 )  # fmt: skip
                 summary = replace(summary, predictions=predictions)
                 note = ""
+                summary = replace(summary, quality=quality_or_why(
+                    champion, candle_store, feature_store, view, names, start))  # fmt: skip
             except ValueError as exc:
                 note = f"champion {champion[1]} could not score the inputs: {exc}"
         if note:
@@ -193,7 +200,8 @@ def load_champion(settings: Settings) -> tuple[Any, str, dict[str, float]] | str
 
 
 def oos_figures(config: Any, run_id: str | None) -> dict[str, float]:
-    """The champion's out-of-sample AUC, Brier and hit rate (mean over its walk-forward folds)."""
+    """The champion's out-of-sample AUC (pooled, else the folds' mean), Brier and hit rate (the
+    mean over its walk-forward folds of ``fold_brier`` and ``fold_precision``)."""
     from mlflow.tracking import MlflowClient
 
     if not run_id:
@@ -201,12 +209,12 @@ def oos_figures(config: Any, run_id: str | None) -> dict[str, float]:
     client = MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
     out: dict[str, float] = {}
     metrics = client.get_run(run_id).data.metrics
-    if "oos_auc" in metrics:
-        out["auc"] = float(metrics["oos_auc"])
-    for name, key in (("brier", "fold_brier"), ("hit_rate", "fold_precision")):
+    for name, key in (("auc", "fold_auc"), ("brier", "fold_brier"), ("hit_rate", "fold_precision")):
         history = client.get_metric_history(run_id, key)
         if history:
             out[name] = float(sum(m.value for m in history) / len(history))
+    if "oos_auc" in metrics:  # the pooled out-of-sample AUC, when the run logged it
+        out["auc"] = float(metrics["oos_auc"])
     return out
 
 
@@ -257,6 +265,86 @@ def score_predictions(
     rows = np.flatnonzero(pd.DatetimeIndex(cur_frame["event_timestamp"]) > start)
     current = bundle.predict_frame(cur_frame, rows, step_ns).to_numpy()
     return prediction_drift(reference, current, meta.threshold, threshold, version=version)
+
+
+def quality_or_why(
+    champion: tuple[Any, str, dict[str, float]],
+    candle_store: CandleStoreResource,
+    feature_store: FeatureStoreResource,
+    view: str,
+    names: Sequence[str],
+    start: pd.Timestamp,
+) -> Any:
+    """:func:`label_quality` as of now, or no labels with why they could not be computed."""
+    from dashboards.drift import ModelQuality
+
+    try:
+        store = candle_store.store()
+        return label_quality(champion, store, feature_store, view, names, start,
+                             pd.Timestamp.now(tz="UTC"))  # fmt: skip
+    except (ValueError, KeyError, OSError) as exc:
+        return ModelQuality(labelled=0, reference=champion[2],
+                            note=f"no labels: {type(exc).__name__}: {exc}")  # fmt: skip
+
+
+LABEL_WARMUP = pd.Timedelta(days=7)  # candles before the day that the rule's SMC state needs
+
+
+def label_quality(
+    champion: tuple[Any, str, dict[str, float]],
+    store: Any,
+    feature_store: FeatureStoreResource,
+    view: str,
+    names: Sequence[str],
+    start: pd.Timestamp,
+    as_of: pd.Timestamp,
+) -> Any:
+    """The champion on the day's rule intents whose label is known at ``as_of``.
+
+    The intents are the rule's on the stored candles (``prepare_market`` and ``label_intents``
+    with the champion's label settings), decided during the day; an intent counts only once its
+    ``label_time`` has passed ``as_of`` (causal). Its P is the champion's at the decision bar.
+    """
+    import numpy as np
+
+    from dashboards.drift import model_inputs, model_quality, scoring_frame
+    from features.candles.schema import Timeframe
+    from training.meta_labels import MetaLabelConfig
+    from training.pipeline import TrainConfig, label_intents, prepare_market
+
+    bundle, _, reference = champion
+    meta = bundle.meta
+    tf = Timeframe.parse(meta.timeframe)
+    end = start + pd.Timedelta(days=1)
+    config = TrainConfig(
+        kind=meta.kind,
+        meta=MetaLabelConfig(**meta.labels),
+        setup_final_target=str(meta.setup.get("final_target", "fixed")),
+    )
+    warm = start - tf.delta * max(meta.lookback - 1, 0)
+    keyed = model_inputs(feature_store.tables(), view, names, warm, end, keys=True)
+    frame = scoring_frame(keyed, meta.columns)
+    markets = {}
+    for symbol in sorted(set(frame["symbol"])):
+        candles = store.read(symbol, tf, start - LABEL_WARMUP, as_of)
+        if len(candles):
+            features = frame[frame["symbol"] == symbol].drop(columns="symbol")
+            markets[symbol] = prepare_market(symbol, candles, features, tf, config)
+    intents, _ = label_intents(markets, config) if markets else (pd.DataFrame(), {})
+    if not len(intents):
+        return model_quality(np.array([]), np.array([]), meta.threshold, reference)
+    decided = pd.DatetimeIndex(intents["decided_at"])
+    known = pd.DatetimeIndex(intents["label_time"]) <= as_of
+    intents = intents[(decided > start) & (decided <= end) & known]
+    keys = pd.MultiIndex.from_arrays([frame["symbol"], pd.DatetimeIndex(frame["event_timestamp"])])
+    rows = keys.get_indexer(
+        pd.MultiIndex.from_arrays([intents["symbol"], pd.DatetimeIndex(intents["decided_at"])])
+    )
+    found = rows >= 0
+    p = np.full(len(intents), np.nan)
+    if found.any():
+        p[found] = bundle.predict_frame(frame, rows[found], int(tf.delta.value)).to_numpy()
+    return model_quality(p, intents["label"].to_numpy(), meta.threshold, reference)
 
 
 def prediction_metadata(summary: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from orchestration.assets.monitoring import (
     build_drift_asset,
     drift_folder,
 )
+from orchestration.resources import CandleStoreResource
 from orchestration.resources.feast import FeatureStoreResource
 from orchestration.sensors import REASON_TAG, RETRAIN_JOB, build_drift_sensor
 from orchestration.settings import Settings
@@ -57,13 +58,17 @@ def feature_home(home: Path, shift: float) -> FeatureStoreResource:
     return resource
 
 
+def candles_of(home: Path) -> CandleStoreResource:
+    return CandleStoreResource(root=str(home / "candles"))
+
+
 def materialize(home: Path, shift: float, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
     days = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-20")
     asset = build_drift_asset(days, Settings(home=home))
     return dg.materialize(
         [asset],
         partition_key=DAY,
-        resources={"feature_store": feature_home(home, shift)},
+        resources={"feature_store": feature_home(home, shift), "candle_store": candles_of(home)},
         instance=instance,
     )
 
@@ -177,7 +182,8 @@ def test_a_missing_training_dataset_fails_with_what_to_run(tmp_path: Path) -> No
 
     with pytest.raises(dg.Failure, match=r"no training dataset at .*materialize training_dataset"):
         dg.materialize([build_drift_asset(days, Settings(home=tmp_path))], partition_key=DAY,
-                       resources={"feature_store": resource})  # fmt: skip
+                       resources={"feature_store": resource,
+                                  "candle_store": candles_of(tmp_path)})  # fmt: skip
 
 
 def test_definitions_hold_the_drift_asset_job_schedule_and_sensor(tmp_path: Path) -> None:
@@ -213,13 +219,14 @@ def champion_home(home: Path) -> FeatureStoreResource:
     )  # fmt: skip
 
     register_tiny(home, train_tiny(home / "tiny"))
+    train = synthetic_candles(SYMBOL, TF.label, TRAIN_START, TRAIN_DAYS, seed=7)
+    candles = pd.concat([train, after_training(3)])
+    candles_of(home).store().write(SYMBOL, TF, candles)
     resource = FeatureStoreResource(
         repo_dir=str(home / "feast"), state_dir=str(home / "features"),
         timeframes=list(TIMEFRAMES), trading_timeframe="5m",
     )  # fmt: skip
     names = list(resource.feature_set().model_columns)
-    train = synthetic_candles(SYMBOL, TF.label, TRAIN_START, TRAIN_DAYS, seed=7)
-    candles = pd.concat([train, after_training(3)])
     inputs = model_input_frame(candles, TF, TIMEFRAMES)
     inputs.index = candles.index
     training = inputs.iloc[: len(train)].reset_index(drop=True)
@@ -244,8 +251,9 @@ def champion_run(tmp_path_factory: pytest.TempPathFactory):
     resource = champion_home(home)
     # a threshold no distance reaches: the check passes; the sensor tests pick their own
     asset = build_drift_asset(days, Settings(home=home), prediction_threshold=1e9)
-    result = dg.materialize([asset], partition_key=CHAMPION_DAY,
-                            resources={"feature_store": resource}, instance=instance)  # fmt: skip
+    result = dg.materialize([asset], partition_key=CHAMPION_DAY, instance=instance,
+                            resources={"feature_store": resource,
+                                       "candle_store": candles_of(home)})  # fmt: skip
     return home, instance, result
 
 
@@ -269,6 +277,17 @@ def test_with_a_champion_the_snapshot_measures_prediction_drift(champion_run) ->
     assert sum(pred["current_hist"]) == pytest.approx(1.0)
     assert meta["champion_version"].value == "1"
     assert checks[PREDICTIONS_BELOW] is True
+
+
+def test_with_a_champion_the_snapshot_scores_the_days_labelled_intents(champion_run) -> None:
+    home, _, _ = champion_run
+
+    quality = json.loads((drift_folder(home, CHAMPION_DAY) / "summary.json").read_text())["quality"]
+
+    assert quality["note"] in ("", "one class only among the labels: no AUC"), quality["note"]
+    assert quality["labelled"] > 0
+    assert 0.0 <= quality["brier"] <= 1.0
+    assert quality["reference"]["auc"] == 0.5  # what register_tiny logged as the run's auc
 
 
 def report_snapshot(instance: dg.DagsterInstance, current: np.ndarray) -> None:
