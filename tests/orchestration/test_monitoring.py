@@ -320,3 +320,29 @@ def test_the_sensor_retrains_on_prediction_drift_past_its_threshold(
     assert "predictions of model 4 moved" in flag(tmp_path)["reason"]
     if degraded:
         assert "predictions of model 4 moved" in result.run_requests[0].tags[REASON_TAG]
+
+
+def test_labels_count_only_once_their_label_time_has_passed(champion_run) -> None:
+    from orchestration.assets.monitoring import label_quality, load_champion
+    from tests.training.tiny_model import TIMEFRAMES
+
+    home, _, _ = champion_run
+    champion = load_champion(Settings(home=home))
+    assert not isinstance(champion, str)
+    features = FeatureStoreResource(
+        repo_dir=str(home / "feast"), state_dir=str(home / "features"),
+        timeframes=list(TIMEFRAMES), trading_timeframe="5m",
+    )  # fmt: skip
+    names = list(features.feature_set().model_columns)
+    start = pd.Timestamp(CHAMPION_DAY, tz="UTC")
+
+    def labelled(hours: float) -> int:
+        as_of = start + pd.Timedelta(hours=hours)
+        quality = label_quality(champion, candles_of(home).store(), features, "model_5m", names,
+                                start, as_of)  # fmt: skip
+        return quality.labelled if quality.labelled else -len(quality.note)
+
+    at_open, midday, later = labelled(0), labelled(12), labelled(24 * 3)
+
+    assert at_open == -len("no labels yet")  # nothing decided and labelled yet
+    assert 0 < midday < later  # intents of the afternoon are not known at noon
