@@ -11,6 +11,7 @@ bar, and kill zones as shaded columns.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -426,6 +427,28 @@ def drift_figure(scores: Mapping[str, float], threshold: float, top: int = 30) -
     fig.update_layout(title=f"Most drifted inputs (top {len(items)})",
                       xaxis_title="normed Wasserstein distance",
                       height=max(300, 18 * len(items) + 80), margin={"t": 40, "b": 20})  # fmt: skip
+    return fig
+
+
+def prediction_drift_figure(predictions: Mapping[str, Any]) -> go.Figure:
+    """Return the champion's P(take) histograms, reference and current, with its threshold."""
+    edges = list(predictions.get("edges") or [])
+    centers = [(a + b) / 2 for a, b in pairwise(edges)]
+    fig = go.Figure()
+    for key, name in (("reference_hist", "reference (training window)"),
+                      ("current_hist", "current (the day)")):  # fmt: skip
+        fig.add_trace(go.Bar(x=centers, y=list(predictions.get(key) or []), name=name,
+                             opacity=0.6))  # fmt: skip
+    threshold = predictions.get("model_threshold")
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dash", annotation_text="model threshold")
+    distance = predictions.get("distance")
+    moved = "n/a" if distance is None else f"{distance:.2f}"
+    fig.update_layout(title=f"P(take) of model {predictions.get('version', '?')}: "
+                      f"normed Wasserstein {moved}", barmode="overlay",
+                      xaxis_title="calibrated P(take)", xaxis_range=[0, 1],
+                      yaxis_title="share of rows", yaxis_tickformat=".0%",
+                      height=320, margin={"t": 40, "b": 20})  # fmt: skip
     return fig
 
 

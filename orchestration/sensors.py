@@ -3,8 +3,10 @@
 On each new ``drift_snapshot`` materialization it writes the model-health flag
 (``<app home>/monitoring/model_health.json``, see ``serving.health.ModelHealth`` and
 docs/dashboard.md) and, when the share of drifted inputs reaches the threshold, requests the
-retraining job by name. The job belongs to the training pipeline: when no job of that name is
-defined the sensor still writes the flag and skips with the reason.
+retraining job by name; when the snapshot holds the champion's prediction drift, a normed
+Wasserstein distance of its P(take) at or above ``prediction_threshold`` does the same, and the
+flag's reason names both measures. The job belongs to the training pipeline: when no job of that
+name is defined the sensor still writes the flag and skips with the reason.
 """
 
 from collections.abc import Collection
@@ -14,7 +16,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from orchestration.assets.monitoring import DRIFT_SNAPSHOT, DRIFT_THRESHOLD
+from orchestration.assets.monitoring import DRIFT_SNAPSHOT, DRIFT_THRESHOLD, PREDICTION_THRESHOLD
 
 DRIFT_SENSOR = "drift_sensor"
 RETRAIN_JOB = "retrain_job"
@@ -29,6 +31,7 @@ def build_drift_sensor(
     action: str = "derisk",
     interval_s: int = 60,
     partition_key: str | None = None,
+    prediction_threshold: float = PREDICTION_THRESHOLD,
 ) -> dg.SensorDefinition:
     """Return the drift sensor.
 
@@ -43,8 +46,10 @@ def build_drift_sensor(
         interval_s: Seconds between evaluations.
         partition_key: The partition of the retraining job to request (the model's symbol set
             and timeframe).
+        prediction_threshold: Normed Wasserstein distance of the champion's P(take) at which the
+            model is degraded and retrained.
     """
-    from dashboards.drift import DriftSummary, model_health
+    from dashboards.drift import DriftSummary, PredictionDrift, model_health
     from serving.health import HEALTH_FILE, write_model_health
 
     has_job = job_name in defined_jobs
@@ -56,7 +61,8 @@ def build_drift_sensor(
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Writes the model-health flag from each drift snapshot and requests "
-        f"{job_name} when {threshold:.0%} of the model inputs drift.",
+        f"{job_name} when {threshold:.0%} of the model inputs drift or the champion's "
+        f"predictions drift by {prediction_threshold:.2f}.",
     )
     def drift_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         records = context.instance.fetch_materializations(DRIFT_SNAPSHOT, limit=1).records
@@ -74,9 +80,28 @@ def build_drift_sensor(
             drifted=tuple(str(meta["top_drifted"]).split(", ")) if int(meta["drifted"]) else (),
             compared=int(meta["compared"]),
             scores={},
+            predictions=None
+            if "prediction_distance" not in meta
+            else PredictionDrift(
+                version=str(meta.get("champion_version", "")),
+                distance=float(meta["prediction_distance"]),
+                threshold=prediction_threshold,
+                model_threshold=float("nan"),
+                reference_mean=float(meta.get("mean_p_reference", "nan")),
+                current_mean=float(meta.get("mean_p_current", "nan")),
+                reference_above=float(meta.get("above_threshold_reference", "nan")),
+                current_above=float(meta.get("above_threshold_current", "nan")),
+                reference_rows=0,
+                current_rows=0,
+            ),
         )
         health = model_health(
-            summary, threshold, partition, pd.Timestamp.now(tz="UTC"), action=action
+            summary,
+            threshold,
+            partition,
+            pd.Timestamp.now(tz="UTC"),
+            action=action,
+            prediction_threshold=prediction_threshold,
         )
         write_model_health(health, flag)
         cursor = str(record.storage_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import figures, models, ui
+from dashboards import figures, loaders, models, ui
 from dashboards.loaders import Missing
 from dashboards.models import RunDetail
 
@@ -91,5 +91,14 @@ st.subheader("Promotion history")
 st.dataframe(models.promotion_history(table), key="history")
 
 st.subheader("Prediction drift")
-st.caption("Not computed by the monitoring assets yet: they snapshot the drift of the model "
-           "inputs (Monitoring page).")  # fmt: skip
+snapshots = loaders.drift_snapshots(settings.home_dir)
+latest = snapshots[0] if isinstance(snapshots, list) else None
+pred = None if latest is None else latest.summary.get("predictions")
+if latest is None or not pred:
+    st.caption("No prediction drift measured yet: the daily drift_snapshot scores the champion "
+               "once one exists" + ("" if latest is None else
+                                    f" ({latest.summary.get('prediction_note', '')})"))  # fmt: skip
+else:
+    st.caption(f"Champion's P(take) on {latest.day} against its training window (details on "
+               "the Monitoring page).")  # fmt: skip
+    st.plotly_chart(figures.prediction_drift_figure(pred), key="prediction_drift")

@@ -1,4 +1,4 @@
-"""Monitoring: data drift of the model inputs, the model-health flag, GX results, freshness."""
+"""Monitoring: data and prediction drift, model quality, the health flag, GX, freshness."""
 
 from __future__ import annotations
 
@@ -35,6 +35,35 @@ if not ui.show_missing(snapshots):
     st.plotly_chart(figures.drift_history_figure(
         [s.day for s in snapshots][::-1], [s.summary.get("share", 0.0) for s in snapshots][::-1],
         summary["drift_share"]), key="drift_history")  # fmt: skip
+    st.subheader("Prediction drift of the champion")
+    pred = summary.get("predictions")
+    if not pred:
+        st.info(summary.get("prediction_note") or "not measured by this snapshot (an older "
+                "drift_snapshot): rematerialize it")  # fmt: skip
+    else:
+        a, b, c = st.columns(3)
+        distance = pred.get("distance")
+        a.metric("P drift (normed Wasserstein)",
+                 "n/a" if distance is None else f"{distance:.2f}",
+                 help=f"drifted at {pred['threshold']:.2f}")  # fmt: skip
+        b.metric("Mean P reference / current",
+                 f"{pred['reference_mean']:.2f} / {pred['current_mean']:.2f}")  # fmt: skip
+        c.metric(f"Share at P >= {pred['model_threshold']:.2f}",
+                 f"{pred['reference_above']:.0%} / {pred['current_above']:.0%}")  # fmt: skip
+        st.plotly_chart(figures.prediction_drift_figure(pred), key="prediction_drift")
+    st.subheader("Model quality on labelled intents")
+    quality = summary.get("quality")
+    if not quality or not quality.get("labelled"):
+        st.info((quality or {}).get("note") or "no labels yet")
+    else:
+        ref = quality.get("reference") or {}
+        rows = [
+            {"measure": name, "current window": quality.get(key), "out of sample": ref.get(key)}
+            for name, key in (("AUC", "auc"), ("Brier", "brier"), ("Hit rate", "hit_rate"))
+        ]
+        st.dataframe(pd.DataFrame(rows), key="quality")
+        st.caption(f"{quality['labelled']} labelled intents, {quality['taken']} taken; "
+                   f"{quality.get('note') or ''}")  # fmt: skip
     report = snap.folder / "report.html"
     # The report is self-contained (several MB): send it only when asked for.
     if st.toggle("Show the Evidently report", key="show_report"):

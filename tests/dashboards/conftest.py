@@ -26,12 +26,30 @@ def drift_frames(
     return reference, current
 
 
-def write_drift_snapshot(home: Path, day: str, shift: float) -> None:
-    """Write a real Evidently drift snapshot of ``drift_frames(shift)`` for ``day``."""
-    from dashboards.drift import drift_report, write_snapshot
+def write_drift_snapshot(home: Path, day: str, shift: float, champion: bool = False) -> None:
+    """Write a real Evidently drift snapshot of ``drift_frames(shift)`` for ``day``.
+
+    With ``champion``, add the prediction drift of two beta samples of P (moved) and the model
+    quality on 200 labels; without, the note of a registry with no champion.
+    """
+    from dataclasses import replace
+
+    from dashboards.drift import drift_report, model_quality, prediction_drift, write_snapshot
 
     reference, current = drift_frames(shift)
     snapshot, summary = drift_report(reference, current)
+    if champion:
+        rng = np.random.default_rng(3)
+        labels = rng.integers(0, 2, 200)
+        p = np.clip(0.35 + 0.3 * labels + rng.normal(0, 0.2, 200), 0, 1)
+        summary = replace(
+            summary,
+            predictions=prediction_drift(rng.beta(2, 5, 2000), rng.beta(5, 2, 300), 0.5,
+                                         version="1"),
+            quality=model_quality(p, labels, 0.5, {"auc": 0.61, "brier": 0.24, "hit_rate": 0.55}),
+        )  # fmt: skip
+    else:
+        summary = replace(summary, prediction_note="no champion model in the registry")
     write_snapshot(snapshot, summary, home / "monitoring" / "drift" / day)
 
 
@@ -67,7 +85,7 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     seed_home(home, SYMBOLS, days=DAYS)
     seed_ledger(home, SYMBOLS[0], trades=3)
     write_drift_snapshot(home, "2024-01-09", shift=0.0)
-    write_drift_snapshot(home, "2024-01-10", shift=2.0)
+    write_drift_snapshot(home, "2024-01-10", shift=2.0, champion=True)
     write_dagster_events(home)
     return home
 

@@ -323,3 +323,17 @@ def test_folds_are_grouped_bars_per_variant() -> None:
     assert [t.name for t in fig.data] == ["rules", "model_filtered"]
     assert list(fig.data[1].y) == [0.03, 0.0]
     assert list(fig.data[0].x) == ["0", "1"]
+
+
+def test_prediction_drift_figure_overlays_both_p_histograms_and_the_threshold() -> None:
+    from dashboards.drift import prediction_drift
+
+    rng = np.random.default_rng(0)
+    pred = prediction_drift(rng.beta(2, 5, 500), rng.beta(5, 2, 100), 0.55, version="7")
+
+    fig = figures.prediction_drift_figure(pred.__dict__)
+
+    assert [t.name for t in fig.data] == ["reference (training window)", "current (the day)"]
+    assert list(fig.data[1].y) == list(pred.current_hist)
+    assert fig.layout.shapes[0].x0 == 0.55
+    assert "model 7" in fig.layout.title.text

@@ -98,3 +98,23 @@ def test_no_store_and_an_unreadable_run_are_one_line(
     assert "no MLflow store" in at.info[0].value
     assert isinstance(missing, models.Missing)
     assert "cannot read run" in missing.message
+
+
+def test_the_page_charts_the_champions_prediction_drift_of_the_latest_snapshot(
+    home: Path,
+) -> None:
+    import shutil
+
+    from tests.dashboards.conftest import write_drift_snapshot
+
+    before = AppTest.from_file(PAGE, default_timeout=180).run()
+    write_drift_snapshot(home, "2024-01-10", shift=0.0, champion=True)
+    try:
+        after = AppTest.from_file(PAGE, default_timeout=180).run()
+    finally:
+        shutil.rmtree(home / "monitoring")
+
+    assert not after.exception
+    assert "prediction_drift" not in {c.key for c in before.get("plotly_chart")}
+    assert "No prediction drift measured yet" in " ".join(c.value for c in before.caption)
+    assert "prediction_drift" in {c.key for c in after.get("plotly_chart")}

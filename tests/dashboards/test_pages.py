@@ -125,6 +125,31 @@ def test_monitoring_shows_the_drift_of_the_chosen_day(home: Path) -> None:
     assert {m.label: m.value for m in at.metric}["Share drifted"] == "0%"
 
 
+def test_monitoring_shows_the_champions_prediction_drift_and_quality(home: Path) -> None:
+    at = run("pages/6_Monitoring.py")
+
+    metrics = {m.label: m.value for m in at.metric}
+    [quality] = [d.value.set_index("measure") for d in at.dataframe if "measure" in d.value]
+
+    assert not at.exception
+    assert float(metrics["P drift (normed Wasserstein)"]) > 2.0  # beta(2,5) -> beta(5,2)
+    assert metrics["Mean P reference / current"].startswith("0.2")
+    assert quality.loc["AUC", "out of sample"] == 0.61
+    assert quality.loc["AUC", "current window"] > 0.7
+
+
+def test_monitoring_says_when_there_is_no_champion_or_label(home: Path) -> None:
+    at = run("pages/6_Monitoring.py")
+    with_champion = charts(at)
+
+    at.selectbox(key="drift_day").select("2024-01-09").run()
+
+    assert not at.exception
+    assert charts(at) == with_champion - 1  # no P histogram
+    assert "no champion model in the registry" in texts(at)
+    assert "no labels yet" in texts(at)
+
+
 def test_monitoring_sends_the_evidently_report_only_when_asked(
     home: Path, seeded_home: Path
 ) -> None:
