@@ -133,6 +133,18 @@ class OrderRequest:
         buys = self.direction > 0 if self.action == "new" else self.direction < 0
         return "buy" if buys else "sell"
 
+    def take_profits(self) -> list[tuple[float, float]]:
+        """The bracket's take-profit ladder: (level, share of the entry), the rest at ``tp3``."""
+        tps: list[tuple[float, float]] = []
+        left = 1.0
+        for price, frac in ((self.tp1, self.tp1_fraction), (self.tp2, self.tp2_fraction)):
+            if price is not None and frac:
+                tps.append((price, frac))
+                left -= frac
+        if self.tp3 is not None and left > 1e-12:
+            tps.append((self.tp3, left))
+        return tps
+
 
 @dataclass(frozen=True)
 class Ack:

@@ -382,14 +382,7 @@ class CcxtBroker:
             return Rejection(
                 request=q, reason=f"trading halted: {self.view.halted}", at=self._now()
             )
-        tps: list[tuple[float, float]] = []
-        left = 1.0
-        for price, frac in ((q.tp1, q.tp1_fraction), (q.tp2, q.tp2_fraction)):
-            if price is not None and frac:
-                tps.append((price, frac))
-                left -= frac
-        if q.tp3 is not None and left > 1e-12:
-            tps.append((q.tp3, left))
+        tps = q.take_profits()
         kind = q.order_type or "market"
         origin = self._origin(self.config.symbol, q)
         intent = self._intent(

@@ -117,14 +117,7 @@ class LedgerPaperBroker:
     def _on_new(self, q: OrderRequest) -> None:
         origin = self._origin(q)
         trade = self._trades[q.trade_id] = _Trade(key=origin, stop=q.stop)
-        tps: list[tuple[float, float]] = []
-        left = 1.0
-        for price, frac in ((q.tp1, q.tp1_fraction), (q.tp2, q.tp2_fraction)):
-            if price is not None and frac:
-                tps.append((price, frac))
-                left -= frac
-        if q.tp3 is not None and left > 1e-12:
-            tps.append((q.tp3, left))
+        tps = q.take_profits()
         kind = q.order_type or "market"
         assert q.qty is not None  # a new bracket has its quantity
         intent = self._intent(
