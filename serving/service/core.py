@@ -197,15 +197,7 @@ class SignalCore:
         found = self._aliases.get((symbol, timeframe))
         if found is not None:
             return found
-        try:
-            name = canonical_symbol(symbol)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="symbol") from None
-        if name not in self.config.symbols:
-            raise InvalidInput(
-                f"unknown symbol {symbol!r}: served symbols are {list(self.config.symbols)}",
-                field="symbol",
-            )
+        name = self._symbol(symbol)
         try:
             label = Timeframe.parse(timeframe).label
         except CandleDataError as exc:
