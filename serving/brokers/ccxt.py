@@ -470,38 +470,100 @@ class CcxtBroker:
         return self._send(intent, q)
 
     def _protect(self, entry: OrderView) -> None:
-        """Place the stop and take-profits of a filled entry (reduce-only)."""
+        """Keep what an entry has filled protected (reduce-only orders).
+
+        A stop covers the filled quantity while the entry is still working too: when more
+        fills, a stop for the new quantity goes out first and the smaller one is cancelled
+        (never unprotected). The take-profits go out once the entry is done (filled, or
+        cancelled with fills), split over its whole filled quantity.
+        """
         key = entry.intent.trade_key
-        legs = {o.intent.leg for o in self._trade_orders(key)}
-        if legs & set(_EXITS):
-            return  # protected already, or being closed
+        orders = self._trade_orders(key)
+        if any(o.intent.leg == "close" or (o.intent.leg in _EXITS and o.fills) for o in orders):
+            return  # being closed, or closing already
         qty = entry.filled_qty
-        side = "sell" if entry.intent.side == "buy" else "buy"
-        stop = self._stops.get(key, entry.intent.stop_loss)
-        base = {"qty": qty, "side": side, "reduce_only": True, "origin": entry.intent.origin,
-                "trade_key": key, "decided_at": entry.intent.decided_at}  # fmt: skip
-        todo: list[tuple[Leg, dict[str, Any]]] = []
-        if stop is not None:
-            todo.append(("stop", {**base, "order_type": "stop", "stop_price": stop}))
-        left = qty
-        tps = entry.intent.take_profits
-        for i, (price, frac) in enumerate(tps):
-            part = left if i == len(tps) - 1 else qty * frac
-            amount = self.quirks.amount(self.market, part)
-            part = self.quirks.base_qty(self.market, amount)
-            if part <= 0.0:
-                continue
-            left -= part
-            leg: Leg = "tp3" if i == len(tps) - 1 else ("tp1", "tp2")[min(i, 1)]
-            todo.append((leg, {**base, "qty": part, "order_type": "limit", "price": price}))
-        q = self._requests.get(entry.client_order_id)
         e = entry.intent
-        for leg, kw in todo:
-            origin, qty = kw.pop("origin"), kw.pop("qty")
-            intent = self._make(origin, leg, qty, e.trade_id, e.slot, e.request_id, **kw)
+        side = "sell" if e.side == "buy" else "buy"
+        stop = self._stops.get(key, e.stop_loss)
+        base = {"side": side, "reduce_only": True, "trade_key": key, "decided_at": e.decided_at}
+        todo: list[tuple[str, Leg, float, dict[str, Any]]] = []
+        stops = [o for o in orders if o.intent.leg == "stop"]
+        live = [o for o in stops if not o.final]
+        covered = max((o.intent.qty for o in live), default=0.0)
+        grown = self.quirks.amount(self.market, qty) > self.quirks.amount(self.market, covered)
+        if stop is not None and (not stops or (live and grown)):
+            amount = self.quirks.amount(self.market, qty)
+            # the first stop of a done entry keeps the entry's origin (its id before partial
+            # protection existed); a stop for part of it, or a bigger one, is named by size
+            origin = e.origin if not stops and entry.final else f"{e.origin}|cover|{amount:g}"
+            todo.append((origin, "stop", qty, {**base, "order_type": "stop", "stop_price": stop}))
+        if entry.final and not any(o.intent.leg in ("tp1", "tp2", "tp3") for o in orders):
+            left = qty
+            tps = e.take_profits
+            for i, (price, frac) in enumerate(tps):
+                part = left if i == len(tps) - 1 else qty * frac
+                part = self.quirks.base_qty(self.market, self.quirks.amount(self.market, part))
+                if part <= 0.0:
+                    continue
+                left -= part
+                leg: Leg = "tp3" if i == len(tps) - 1 else ("tp1", "tp2")[min(i, 1)]
+                todo.append((e.origin, leg, part, {**base, "order_type": "limit", "price": price}))
+        q = self._requests.get(entry.client_order_id)
+        for origin, leg, part, kw in todo:
+            intent = self._make(origin, leg, part, e.trade_id, e.slot, e.request_id, **kw)
             self._send(intent, None)
             if q is not None:
                 self._requests.setdefault(intent.client_order_id, q)
+            placed = self.view.orders.get(intent.client_order_id)
+            if leg == "stop" and placed is not None and placed.state == "rejected":
+                break  # no take-profits for a trade about to close (``_escalate``)
+            if leg == "stop":
+                for old in live:
+                    self._cancel(old, f"replaced by {intent.client_order_id} ({part:g} filled)")
+
+    def _escalate(self, key: str) -> None:
+        """Act on a protective stop the venue refused: close at market; a refused close halts.
+
+        A refusal is a definite answer (the price is already through the stop, the venue's
+        limits, margin), so the same stop is not sent again: a market close does what the
+        stop was there to do. When the venue refuses that close too, trading halts with the
+        reason: the position is open and unprotected, and a person must act.
+        """
+        orders = self._trade_orders(key)
+        stops = [o for o in orders if o.intent.leg == "stop"]
+        if not stops or stops[-1].state not in ("rejected", "expired"):
+            return
+        qty = self._open_qty(key)
+        if qty <= 0.0:
+            return
+        refused = stops[-1]
+        closes = [o for o in orders if o.intent.leg == "close"]
+        at = self._now()
+        if not closes:
+            e = refused.intent
+            intent = self._make(
+                f"{e.origin}|unprotected", "close", qty, e.trade_id, e.slot, e.request_id,
+                side=e.side, order_type="market", reduce_only=True, trade_key=key,
+                decided_at=e.decided_at,
+            )  # fmt: skip
+            self._record([correction_event(
+                "protective stop refused",
+                f"stop {refused.client_order_id} {refused.state} ({refused.reason}); closing "
+                f"{qty:g} at market with {intent.client_order_id}", at,
+                ref=refused.client_order_id,
+            )])  # fmt: skip
+            log.warning("stop %s %s: closing at market", refused.client_order_id, refused.state)
+            self._send(intent, None)
+            sent = self.view.orders.get(intent.client_order_id)
+            closes = [sent] if sent is not None else []
+        if closes and all(o.state == "rejected" for o in closes) and not self.view.halted:
+            why = (
+                f"position unprotected: the stop {refused.client_order_id} and the market "
+                f"close {closes[-1].client_order_id} were refused ({closes[-1].reason}); "
+                "close it by hand, then resume"
+            )
+            self._record([halt_event(why, self._now())])
+            log.error(why)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -673,10 +735,11 @@ class CcxtBroker:
         moved = [self.view.orders[e.ref] for e in rec.events if e.kind == "state"]
         touched = {o.intent.trade_key for _, o in fills} | {o.intent.trade_key for o in moved}
         for key in sorted(touched):
-            orders = self._trade_orders(key)
-            for o in orders:
-                if o.intent.leg == "entry" and (o.state == "filled" or o.final) and o.fills:
+            for o in self._trade_orders(key):
+                if o.intent.leg == "entry" and o.fills:
                     self._protect(o)
+            self._escalate(key)
+            orders = self._trade_orders(key)
             if self._open_qty(key) <= 0.0 and any(
                 o.intent.leg in _EXITS and o.fills for o in orders
             ):

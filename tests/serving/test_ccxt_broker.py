@@ -236,6 +236,7 @@ def test_a_fill_before_the_ack_is_booked_once_with_its_order(store: Callable[[],
     later = broker.poll(BAR)
     assert [(f.kind, f.qty) for f in later] == [("entry", 0.005)]
     assert broker.view.unlinked == []
+    assert broker.poll(BAR) == []  # the stop's own timed-out create is found by its client id
     assert_books_agree(broker)
 
 
@@ -542,4 +543,66 @@ def test_the_kill_switch_cancels_flattens_halts_until_a_person_resumes(store) ->
     broker.resume("ops@desk")
     assert isinstance(broker.submit([entry(trade_id=4)])[0], Ack)
     broker.poll(BAR)
+    assert_books_agree(broker)
+
+
+def _stops(venue: FakeVenue) -> list[tuple[float, str]]:
+    return [(o["amount"], o["status"]) for o in venue.orders.values() if o["stop_price"]]
+
+
+def test_a_partly_filled_entry_is_protected_while_it_works(store) -> None:
+    # Arrange: 6 contracts that fill 2 at a time, one part per venue step
+    venue = FakeVenue(partial_parts=3)
+    broker = make(store, venue)
+    broker.submit([entry(qty=0.006)])
+    covered = []
+    # Act
+    for _ in range(3):
+        broker.poll(BAR)
+        live = [amount for amount, status in _stops(venue) if status == "open"]
+        covered.append((venue.position, live))
+        venue.tick()
+    # Assert: one live stop, always as big as the position; take-profits once it is done
+    assert covered == [(2.0, [2.0]), (4.0, [4.0]), (6.0, [6.0])]
+    assert _stops(venue) == [(2.0, "canceled"), (4.0, "canceled"), (6.0, "open")]
+    tps = sorted(o["amount"] for o in venue.orders.values() if o["type"] == "limit")
+    assert tps == [3.0, 3.0]  # 60% of 6 contracts rounded down, then the rest
+    assert all(c["params"].get("reduceOnly") for c in venue.creates[1:])
+    assert_books_agree(broker)
+
+
+def test_a_refused_stop_closes_the_position_at_market(store) -> None:
+    # Arrange: the venue refuses the protective stop (e.g. the price is through it already)
+    venue = FakeVenue()
+    venue.fail("create_order", None, ccxt.InvalidOrder('delta {"error":{"code":"bad_stop"}}'))
+    broker = make(store, venue)
+    broker.submit([entry()])
+    # Act
+    first = broker.poll(BAR)
+    second = broker.poll(BAR)
+    # Assert
+    assert [f.kind for f in first] == ["entry"]
+    assert [(f.kind, f.qty, f.closes_position) for f in second] == [("close", 0.005, True)]
+    assert venue.position == 0.0
+    assert not [o for o in venue.orders.values() if o["status"] == "open"]
+    [why] = [e.body for e in broker.ledger.events(kinds=("correction",))
+             if e.body["what"] == "protective stop refused"]  # fmt: skip
+    assert "bad_stop" in why["detail"]
+    assert broker.view.halted is None
+    assert_books_agree(broker)
+
+
+def test_a_refused_stop_and_a_refused_close_halt_trading_with_the_reason(store) -> None:
+    venue = FakeVenue()
+    refusal = ccxt.InvalidOrder('delta {"error":{"code":"bad_stop"}}')
+    venue.fail("create_order", None, refusal, ccxt.InvalidOrder("delta reduce_only refused"))
+    broker = make(store, venue)
+    broker.submit([entry()])
+    broker.poll(BAR)
+    assert broker.view.halted is not None
+    assert broker.view.halted.startswith("position unprotected")
+    assert "close it by hand" in broker.view.halted
+    assert venue.position == 5.0  # still open: a person must act
+    [answer] = broker.submit([entry(trade_id=2)])
+    assert isinstance(answer, Rejection)  # nothing new while halted
     assert_books_agree(broker)
