@@ -190,7 +190,6 @@ def run_paper_replay(
 def _write_outputs(
     loop: Any, ledger: Ledger, folder: Path, cfg: Any, report: bool
 ) -> dict[str, Path]:
-    import pandas as pd
 
     from features.candles.schema import CandleDataError
     from serving.runtime.parity import parity_report
@@ -199,13 +198,10 @@ def _write_outputs(
     paths = {"summary": folder / "summary.json"}
     paths["summary"].write_text(json.dumps(loop.summary.to_dict(), indent=2))
     if report:
-        trades = loop.runner.result().trades
-        funding = pd.Series(trades["funding"].to_numpy(), index=trades["decided_at"])
         try:
             table = parity_report(
-                ledger, loop.loop.session, loop.loop.symbol, loop.loop.timeframe, cfg,
-                session_funding=funding,
-            )  # fmt: skip
+                ledger, loop.loop.session, loop.loop.symbol, loop.loop.timeframe, cfg
+            )
         except CandleDataError as exc:  # too few bars for the backtest's warm-up
             console.print(f"  parity report skipped: {exc}", highlight=False)
         else:

@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.brokers.venues.base import VenueQuirks, WeightedWindow, quirks_for
+from serving.brokers.venues.base import VenueQuirks, WeightedWindow, quirks_for, settle_currency
 from serving.ledger.events import (
     FillRecord,
     LedgerEvent,
     OrderIntent,
+    balance_event,
     correction_event,
+    funding_event,
     halt_event,
     intent_event,
     resume_event,
@@ -120,6 +122,10 @@ class CcxtBrokerConfig:
             soon after it was decided; later, the engine gets a rejection.
         fills_lookback_s: How far back each poll reads our fills (further when the newest
             fill on record is older: the gap of a restart).
+        account_every_s: Read the venue's balance and funding payments at most this often
+            (0: at every reconciliation).
+        funding_lookback_s: How far back the first read of funding payments goes (later
+            reads start at the newest payment on record).
     """
 
     symbol: str
@@ -127,6 +133,8 @@ class CcxtBrokerConfig:
     dead_man_s: float = 0.0
     entry_resubmit_s: float = 300.0
     fills_lookback_s: float = 3600.0
+    account_every_s: float = 0.0
+    funding_lookback_s: float = 86_400.0
 
 
 class CcxtBroker:
@@ -155,7 +163,13 @@ class CcxtBroker:
         self.config = config
         self.quirks = quirks or quirks_for(str(getattr(exchange, "id", "")))
         self._origin = origin
-        self.view: LedgerView = fold(ledger.events())
+        events = ledger.events()
+        self.view: LedgerView = fold(events)
+        paid = [int(e.body["paid_at"]) // 1_000_000 for e in events
+                if e.kind == "funding" and e.body.get("symbol") == config.symbol]  # fmt: skip
+        self._funding_ms: int | None = max(paid, default=None)  # the newest payment on record
+        self._balance: tuple[float, float | None, float | None] | None = None
+        self._account_at: float | None = None
         self._requests: dict[str, OrderRequest] = {}
         # fills booked before this process started belong to the previous process's engine
         # (unless :meth:`restore` says which of them the engine has seen)
@@ -713,7 +727,50 @@ class CcxtBroker:
                 self.quirks.arm_dead_man(self.x, self.config.dead_man_s)
             except Exception as exc:
                 log.warning("dead-man switch: %s", self._scrub(exc))
+        now = self._monotonic()
+        if self._account_at is None or now - self._account_at >= self.config.account_every_s:
+            self._account_at = now
+            self.poll_account()
         return rec
+
+    def poll_account(self) -> None:
+        """Record the venue's balance when it changed, and the funding payments not on record.
+
+        A payment is stored once (by the venue's id), however often it is read; a read that
+        fails is logged and read again at the next poll (the next read starts at the newest
+        payment on record, so none is skipped).
+        """
+        now = self._now()
+        code = settle_currency(self.market)
+        source = str(getattr(self.x, "id", "") or self.quirks.name)
+        events: list[LedgerEvent] = []
+        try:
+            b = self._call("fetch_balance")
+            total = (b.get("total") or {}).get(code)
+            if total is not None:
+                free, used = (b.get("free") or {}).get(code), (b.get("used") or {}).get(code)
+                seen = (float(total), free, used)
+                if seen != self._balance:
+                    events.append(balance_event(code, float(total), now, source=source,
+                                                free=free, used=used))  # fmt: skip
+                    self._balance = seen
+        except Exception as exc:
+            log.warning("balance: %s", self._scrub(exc))
+        since = self._funding_ms
+        if since is None:
+            since = int(now.value // 1_000_000 - self.config.funding_lookback_s * 1000)
+        newest = self._funding_ms
+        try:
+            for pay in self.quirks.funding(self.x, self.market, since):
+                paid_at = pd.Timestamp(pay.paid_ms, unit="ms", tz="UTC")
+                events.append(funding_event(pay.venue_id, self.config.symbol, pay.amount,
+                                            pay.currency, paid_at, now, source=source))  # fmt: skip
+                newest = max(newest or 0, pay.paid_ms)
+        except Exception as exc:
+            log.warning("funding: %s", self._scrub(exc))
+        if events:
+            self._record(events)
+        self._funding_ms = newest  # only once recorded: a failed write reads them again
 
     def poll(self, bar: Mapping[str, Any], sub_bars: np.ndarray | None = None) -> list[BrokerEvent]:
         """Reconcile with the exchange and return new fills and late refusals, in time order."""

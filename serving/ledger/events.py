@@ -237,6 +237,63 @@ def fill_event(fill: FillRecord, at: pd.Timestamp) -> LedgerEvent:
     )
 
 
+def funding_event(
+    venue_id: str,
+    symbol: str,
+    amount: float,
+    currency: str,
+    paid_at: pd.Timestamp,
+    at: pd.Timestamp,
+    *,
+    source: str,
+) -> LedgerEvent:
+    """Return the event that records one funding payment (stored once per ``venue_id``).
+
+    Args:
+        venue_id: The payment's id at its source (the venue's, or the paper session's).
+        symbol: The contract it was paid on.
+        amount: What the account got (+) or paid (-), in ``currency``.
+        currency: The settlement currency.
+        paid_at: When it was paid (UTC).
+        at: When it was recorded (UTC).
+        source: Who reported it (``delta``, ``paper:<session>``, ...).
+    """
+    if not math.isfinite(amount):
+        raise OrderError(f"funding_event.amount: expected a finite number, got {amount}")
+    body = {
+        "symbol": symbol, "amount": float(amount), "currency": currency,
+        "paid_at": int(_utc(paid_at).value), "source": source, "venue_id": venue_id,
+    }  # fmt: skip
+    return LedgerEvent("funding", symbol, body, at, dedup=f"funding:{source}:{venue_id}")
+
+
+def balance_event(
+    currency: str,
+    total: float,
+    at: pd.Timestamp,
+    *,
+    source: str,
+    free: float | None = None,
+    used: float | None = None,
+    dedup: str | None = None,
+    **extra: Any,
+) -> LedgerEvent:
+    """Return the event that records an account balance as its source reported it.
+
+    ``total`` is the equity in ``currency`` (the fold keeps the latest per currency);
+    ``free`` and ``used`` the venue's split when it gives one; ``extra`` anything else
+    worth keeping (the paper account's cash and position).
+    """
+    if not math.isfinite(total):
+        raise OrderError(f"balance_event.total: expected a finite number, got {total}")
+    body = {"currency": currency, "total": float(total), "source": source, **extra}
+    if free is not None:
+        body["free"] = float(free)
+    if used is not None:
+        body["used"] = float(used)
+    return LedgerEvent("balance", currency, body, at, dedup=dedup)
+
+
 def correction_event(
     what: str, detail: str, at: pd.Timestamp, ref: str = "", **extra: Any
 ) -> LedgerEvent:

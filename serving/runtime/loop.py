@@ -52,7 +52,9 @@ from serving.engine.config import BacktestConfig
 from serving.engine.strategy import Strategy, StrategyInputs
 from serving.ledger.events import (
     LedgerEvent,
+    balance_event,
     decision_event,
+    funding_event,
     halt_event,
     resume_event,
     signal_event,
@@ -569,6 +571,7 @@ class TradingLoop:
             p = float(self.sizer.update(int(ts.value), ohlcv))
             g.size = float(self.sizer.size(p))
         blocked = self.runner.engine.acct[L.A_BLOCKED : L.A_BLOCKED + L.N_REASONS].copy()
+        funding_before = float(self.runner.engine.acct[L.A_FUNDING])
         report = self.runner.on_bar({"ts": ts, **{c: float(bar[c]) for c in OHLCV}})
         ack_s = time.perf_counter() - t0
         decision, reason = self._decision(report, blocked)
@@ -581,9 +584,12 @@ class TradingLoop:
             said = [m for m in report.events if m.startswith("account hard stop")]
             why = said[0] if said else "account hard stop"
             events.append(replace(halt_event(why, at), dedup=self._key("hard-stop", ts.value)))
-        events += self._bar_events(ts, at, bar, report, decision, reason, p)
+        events += self._bar_events(ts, at, bar, report, decision, reason, p, funding_before)
         if self.paper is not None:
-            events[len(events) - 1 : len(events) - 1] = self.paper.drain()  # before the balance
+            at_end = len(events) - (2 if events[-2].kind == "funding" else 1)
+            events[at_end:at_end] = (
+                self.paper.drain()
+            )  # the bar's orders and fills, then the close's
         self._unwritten += events
         self._unwritten_bars += 1
         self.last_ts = ts
@@ -643,7 +649,7 @@ class TradingLoop:
 
     def _bar_events(
         self, ts: pd.Timestamp, at: pd.Timestamp, bar: Mapping[str, Any], report: BarReport,
-        decision: str, reason: str | None, p: float,
+        decision: str, reason: str | None, p: float, funding_before: float,
     ) -> list[LedgerEvent]:  # fmt: skip
         g = self.gate
         row = np.ascontiguousarray(g.row, dtype=np.float64)
@@ -690,12 +696,17 @@ class TradingLoop:
         ]
         acct = self.runner.engine.acct
         if self.paper is not None:
-            events.append(LedgerEvent(
-                "balance", self.loop.quote,
-                {"currency": self.loop.quote, "total": float(report.equity),
-                 "cash": float(acct[L.A_CASH]), "position": float(report.position),
-                 "symbol": self.loop.symbol, "source": f"paper:{self.loop.session}"},
-                at, dedup=self._key("balance", ts.value),
+            source = f"paper:{self.loop.session}"
+            paid = float(acct[L.A_FUNDING]) - funding_before
+            if paid != 0.0:  # the engine charged funding at this close
+                events.append(funding_event(
+                    str(ts.value), self.loop.symbol, -paid, self.loop.quote, ts + self.tf.delta,
+                    at, source=source,
+                ))  # fmt: skip
+            events.append(balance_event(
+                self.loop.quote, float(report.equity), at, source=source,
+                dedup=self._key("balance", ts.value), cash=float(acct[L.A_CASH]),
+                position=float(report.position), symbol=self.loop.symbol,
             ))  # fmt: skip
         return events
 

@@ -58,21 +58,60 @@ def _vwap(orders: Sequence[OrderView]) -> tuple[float, float]:
     return math.fsum(f.qty * f.price for f in fills) / qty, qty
 
 
-def session_trades(view: LedgerView, symbol: str, tf: Timeframe, closes: pd.Series) -> pd.DataFrame:
+def funding_payments(events: Sequence[LedgerEvent], symbol: str) -> list[tuple[int, float]]:
+    """Return the ledger's funding payments on ``symbol``: (paid at, ns; amount received)."""
+    return [
+        (int(e.body.get("paid_at", e.at.value)), float(e.body["amount"]))
+        for e in events
+        if e.kind == "funding" and e.body.get("symbol") == symbol
+    ]
+
+
+def _funding_paid(
+    trades: Sequence[Sequence[OrderView]], payments: Sequence[tuple[int, float]]
+) -> list[float]:
+    """Return the funding each trade paid: each payment split by the trades' signed open size.
+
+    A venue charges funding on the position, not per trade; a trade's share of a payment is
+    its signed quantity open just before the payment over the position's (the engine's rule).
+    """
+    paid = [0.0] * len(trades)
+    fills = [
+        [(f.filled_at.value, f.qty if f.side == "buy" else -f.qty)
+         for o in t for f in o.fills.values()]
+        for t in trades
+    ]  # fmt: skip
+    for when, amount in payments:
+        held = [math.fsum(q for at, q in rows if at < when) for rows in fills]
+        total = math.fsum(held)
+        if abs(total) <= 1e-12:
+            continue
+        for i, q in enumerate(held):
+            paid[i] -= amount * q / total
+    return paid
+
+
+def session_trades(
+    view: LedgerView,
+    symbol: str,
+    tf: Timeframe,
+    closes: pd.Series,
+    funding: Sequence[tuple[int, float]] = (),
+) -> pd.DataFrame:
     """Return the trades the ledger shows for ``symbol``: one row per entry order that filled.
 
     ``closes`` maps a bar's close time to its close price (the intended price of a market
-    entry decided at that close).
+    entry decided at that close); ``funding`` is :func:`funding_payments`.
     """
     by_key: dict[str, list[OrderView]] = {}
     for o in view.orders.values():
         if o.intent.symbol == symbol:
             by_key.setdefault(o.intent.trade_key, []).append(o)
+    trades = [t for t in by_key.values() if any(o.intent.leg == "entry" and o.fills for o in t)]
+    paid = _funding_paid(trades, funding)
     rows = []
-    for orders in by_key.values():
+    for orders, funding_paid in zip(trades, paid, strict=True):
         entries = [o for o in orders if o.intent.leg == "entry" and o.fills]
-        if not entries:
-            continue
         e = entries[-1].intent
         decided = pd.Timestamp(e.decided_at, tz="UTC")
         direction = 1 if e.side == "buy" else -1
@@ -94,6 +133,7 @@ def session_trades(view: LedgerView, symbol: str, tf: Timeframe, closes: pd.Seri
             "session_exit": exit_price,
             "session_exit_leg": last_exit.intent.leg if last_exit else None,
             "qty_session": qty, "session_fees": math.fsum(f.fee for f in fills),
+            "session_funding": funding_paid,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -105,12 +145,11 @@ def parity_report(
     timeframe: str | Timeframe,
     config: BacktestConfig,
     strategy: Strategy | None = None,
-    session_funding: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Return the per-trade comparison of a session with the backtest of its own candles.
 
-    ``session_funding`` (indexed by decision time) is the funding the session's engine
-    booked per trade (``LiveRunner.result().trades``); without it the column is empty.
+    The session's funding per trade is the ledger's funding payments (the venue's, or what
+    the paper engine charged) split over the trades open when each was paid.
     """
     tf = Timeframe.parse(timeframe)
     events = ledger.events()
@@ -132,7 +171,7 @@ def parity_report(
     backtest["backtest_slippage_bps"] = (
         dirs * (backtest["backtest_entry"] - intended) / intended * 1e4
     )
-    ours = session_trades(fold(events), symbol, tf, closes)
+    ours = session_trades(fold(events), symbol, tf, closes, funding_payments(events, symbol))
     if ours.empty:
         ours = pd.DataFrame(columns=["decided_at", "direction"])
     out = backtest.assign(in_backtest=True).merge(
@@ -141,6 +180,4 @@ def parity_report(
     out["in_backtest"] = out["in_backtest"].eq(True)
     out["in_session"] = out["in_session"].eq(True)
     out["intended_price"] = out["intended_price"].fillna(out["decided_at"].map(closes))
-    funding = session_funding if session_funding is not None else pd.Series(dtype="float64")
-    out["session_funding"] = out["decided_at"].map(funding)
     return out.reindex(columns=list(COLUMNS)).sort_values("decided_at").reset_index(drop=True)

@@ -17,7 +17,9 @@ Faults, queued per method in ``script`` (``venue.fail("create_order", "timeout_a
 Other behaviours: ``partial_parts`` (a market order fills in that many parts, one per
 ``tick``), ``reverse_lists`` (lists come back newest first), ``clock_offset_s`` (the venue's
 clock runs ahead of ours; a signature older than 5 s is refused), ``margin`` (cash available
-for initial margin at ``leverage``), ``credentials`` (what a valid key and secret are).
+for initial margin at ``leverage``, the wallet's balance), ``credentials`` (what a valid key
+and secret are). :meth:`FakeVenue.pay_funding` charges a funding payment as a wallet
+transaction (``fetch_ledger``, as Delta reports funding).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class FakeVenue:
     calls: list[str] = field(default_factory=list)
     creates: list[dict[str, Any]] = field(default_factory=list)
     dead_man: list[str] = field(default_factory=list)
+    wallet: list[dict[str, Any]] = field(default_factory=list)  # Delta's wallet transactions
     sandbox: bool = False
     now_ms: int = 1_767_225_600_000  # 2026-01-01
     _next: int = 1
@@ -167,8 +170,10 @@ class FakeVenue:
     def market(self, symbol: str) -> dict[str, Any]:
         if symbol != self.symbol:
             raise ccxt.BadSymbol(f"{self.id} does not have market symbol {symbol}")
+        base, quote = symbol.split(":")[0].split("/")
         return {
-            "symbol": symbol, "contract": True, "linear": True, "contractSize": self.contract_size,
+            "symbol": symbol, "id": f"{base}{quote}", "settle": quote, "quote": quote,
+            "contract": True, "linear": True, "contractSize": self.contract_size,
             "precision": {"amount": 1.0, "price": 0.5}, "limits": {"amount": {"min": 1.0}},
         }  # fmt: skip
 
@@ -253,6 +258,15 @@ class FakeVenue:
         return [{"symbol": self.symbol, "contracts": abs(self.position), "side": side,
                  "contractSize": self.contract_size}]  # fmt: skip
 
+    def fetch_balance(self, params: dict | None = None) -> dict[str, Any]:
+        self._fault("fetch_balance")
+        code = self.symbol.split(":")[1]
+        return {"total": {code: self.margin}, "free": {code: self.margin}, "used": {code: 0.0}}
+
+    def fetch_ledger(self, code=None, since=None, limit=None, params=None) -> list[dict]:
+        self._fault("fetch_ledger")
+        return self._list([t for t in self.wallet if since is None or t["timestamp"] >= since])
+
     def private_post_orders_cancel_after(self, params: dict) -> dict:
         self._fault("cancel_after")
         self.dead_man.append(params["cancel_after"])
@@ -265,6 +279,24 @@ class FakeVenue:
         return [
             o for o in self.orders.values() if (o["clientOrderId"] or "").startswith(cid_prefix)
         ]
+
+    def pay_funding(self, rate: float, product: str | None = None) -> float:
+        """Charge funding on the position at ``rate`` (longs pay a positive rate); return it.
+
+        ``product``: the contract the wallet transaction names (another one's: not ours).
+        """
+        self.now_ms += 1000
+        amount = -self.position * self.contract_size * self.price * rate
+        self.margin += amount
+        code = self.symbol.split(":")[1]
+        name = product or self.market(self.symbol)["id"]
+        self.wallet.append({
+            "id": f"W{len(self.wallet) + 1}", "amount": amount, "currency": code,
+            "timestamp": self.now_ms, "type": "perpetual_futures_funding",
+            "info": {"transaction_type": "perpetual_futures_funding", "amount": str(amount),
+                     "meta_data": {"product_symbol": name}},
+        })  # fmt: skip
+        return amount
 
     def place_external(self, side: str, amount: float, price: float) -> str:
         """Place a resting limit order by someone else (no client id of ours)."""

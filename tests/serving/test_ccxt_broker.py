@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import ccxt
 import pandas as pd
@@ -606,3 +607,49 @@ def test_a_refused_stop_and_a_refused_close_halt_trading_with_the_reason(store) 
     [answer] = broker.submit([entry(trade_id=2)])
     assert isinstance(answer, Rejection)  # nothing new while halted
     assert_books_agree(broker)
+
+
+def test_funding_payments_are_recorded_once_and_the_balance_when_it_changes(store) -> None:
+    # Arrange: long 5 contracts; the venue charges funding twice, once on another contract
+    venue = FakeVenue()
+    broker = make(store, venue)
+    broker.submit([entry()])
+    broker.poll(BAR)
+    # Act
+    paid = [venue.pay_funding(0.0001), venue.pay_funding(0.0002)]
+    venue.pay_funding(0.0003, product="ETHUSDT")
+    venue.fail("fetch_ledger", "down")
+    broker.poll(BAR)  # the funding read fails: nothing recorded, nothing skipped
+    missed = len(broker.ledger.events(kinds=("funding",)))
+    broker.poll(BAR)
+    broker.poll(BAR)  # read again: stored once
+    # Assert
+    funding = [e.body for e in broker.ledger.events(kinds=("funding",))]
+    assert missed == 0
+    assert [(f["amount"], f["symbol"], f["currency"]) for f in funding] == [
+        (paid[0], SYMBOL, "USDT"), (paid[1], SYMBOL, "USDT"),
+    ]  # fmt: skip
+    assert paid[0] == pytest.approx(-5 * 0.001 * 100_000.0 * 0.0001)  # a long pays
+    assert broker.view.positions[SYMBOL].funding == pytest.approx(sum(paid))
+    totals = [e.body["total"] for e in broker.ledger.events(kinds=("balance",))]
+    assert totals == [10_000.0, venue.margin]  # at start, then once after the payments
+    assert_books_agree(broker)
+
+
+def test_a_binance_style_funding_history_is_read_per_symbol() -> None:
+    class History:
+        has: ClassVar[dict[str, bool]] = {"fetchFundingHistory": True}
+
+        def fetch_funding_history(self, symbol: str, since: int) -> list[dict]:
+            rows = [
+                {"id": "8811", "symbol": SYMBOL, "amount": -0.42, "code": "USDT", "timestamp": 5},
+                {"id": "8812", "symbol": "ETH/USDT:USDT", "amount": 1.0, "timestamp": 6},
+            ]
+            return [r for r in rows if r["timestamp"] >= since]
+
+    from serving.brokers.venues.base import FundingPayment, quirks_for
+
+    market = {"symbol": SYMBOL, "settle": "USDT"}
+    got = quirks_for("binanceusdm").funding(History(), market, 0)
+    assert got == [FundingPayment("8811", -0.42, "USDT", 5)]
+    assert quirks_for("kraken").funding(object(), market, 0) == []  # no history: none

@@ -7,12 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from features.candles.schema import Timeframe
 from features.candles.sources import CcxtSource
 from serving.brokers.ccxt import CcxtBroker, CcxtBrokerConfig
 from serving.control import request
 from serving.ledger import LedgerConfig, fold, open_ledger
 from serving.runtime.clock import SimClock
 from serving.runtime.loop import LoopConfig, TradingLoop
+from serving.runtime.parity import funding_payments, session_trades
 from serving.runtime.sources import PollingSource
 from tests.features.candles.fake_exchange import MINUTE_MS, FakeExchange, candles
 from tests.serving import scripted as S
@@ -116,7 +118,8 @@ def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
     decisions = [e.body for e in ledger.events(kinds=("decision",)) if "bar" in e.body]
     assert len(decisions) == 8
     assert {d["session"] for d in decisions} == {"live-test"}
-    assert not ledger.events(kinds=("balance",))  # a venue's balance is the venue's to say
+    balances = [e.body for e in ledger.events(kinds=("balance",))]
+    assert [(b["source"], b["total"]) for b in balances] == [("delta", 1e9)]  # the venue's, once
 
 
 @pytest.mark.parametrize("died_after", [3, 4])
@@ -176,3 +179,42 @@ def test_a_live_restart_hands_the_engine_the_fills_booked_after_its_checkpoint(
     assert len(trades) == 1
     assert {o.intent.leg for o in view.orders.values()} >= {"entry", "stop", "close"}
     assert not view.open_orders()
+
+
+def test_a_live_trade_carries_the_funding_the_venue_charged_while_it_was_open(
+    tmp_path: Path,
+) -> None:
+    # Arrange: long from bar 0 to the scripted exit at bar 6; the venue charges funding after
+    # bar 3, while the trade is open
+    symbol = "BTC/USDT:USDT"
+    n = 10
+    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
+            for k in range(n)]  # fmt: skip
+    clock = AdvancingClock(T0 + STEP)
+    source, _ = polling(rows, clock, symbol)
+    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
+    venue.now_ms = int(clock.now().value // 1_000_000)  # the venue's clock is ours
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(symbol))
+    broker.start()
+    loop = TradingLoop(
+        S.config(), LoopConfig(symbol, "5m", session="live-funding", checkpoint_every=1),
+        ledger, clock, broker=broker,
+        strategy=Scripted(S.intents(n, {0: 1.0}, exits={6: "long"})),
+    )  # fmt: skip
+    loop.start()
+    bars = source.bars(loop.last_ts)
+    # Act
+    loop.run(bars, limit=4)
+    venue.now_ms = int(clock.now().value // 1_000_000)
+    paid = venue.pay_funding(0.001)
+    loop.run(bars, limit=6)
+    # Assert
+    events = ledger.events()
+    closes = pd.Series(100.0, index=[T0 + k * STEP for k in range(1, n + 1)])
+    trades = session_trades(fold(events), symbol, Timeframe.parse("5m"), closes,
+                            funding_payments(events, symbol))  # fmt: skip
+    assert paid < 0.0
+    assert len(trades) == 1
+    assert trades["session_funding"].iloc[0] == pytest.approx(-paid)  # paid, as the backtest says
+    assert venue.position == 0

@@ -12,7 +12,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from serving.ledger.events import OrderIntent
 
@@ -33,6 +33,27 @@ DEFINITE_REFUSALS = (
 )
 # Classes whose outcome is unknown even though they subclass a refusal above.
 AMBIGUOUS = ("DuplicateOrderId", "OrderNotFound", "OrderNotCached")
+
+
+class FundingPayment(NamedTuple):
+    """One funding payment as a venue reports it.
+
+    Attributes:
+        venue_id: The venue's id of the payment (the ledger stores it once).
+        amount: What the account got (+) or paid (-).
+        currency: The currency it was paid in.
+        paid_ms: When it was paid (epoch milliseconds, UTC).
+    """
+
+    venue_id: str
+    amount: float
+    currency: str
+    paid_ms: int
+
+
+def settle_currency(market: Mapping[str, Any]) -> str:
+    """Return the currency a market's margin, PnL and funding are in."""
+    return str(market.get("settle") or market.get("quote") or "")
 
 
 def _mro_names(exc: BaseException) -> list[str]:
@@ -112,6 +133,25 @@ class VenueQuirks:
     def arm_dead_man(self, exchange: Any, seconds: float) -> bool:
         """Ask the venue to cancel our orders if we go quiet for ``seconds`` (False: cannot)."""
         return False
+
+    def funding(
+        self, exchange: Any, market: Mapping[str, Any], since_ms: int
+    ) -> list[FundingPayment]:
+        """Return the funding paid on ``market`` since ``since_ms`` (ccxt's funding history).
+
+        A venue whose ccxt class has no ``fetchFundingHistory`` reports none.
+        """
+        if not (getattr(exchange, "has", None) or {}).get("fetchFundingHistory"):
+            return []
+        symbol, code = market["symbol"], settle_currency(market)
+        out = []
+        for r in exchange.fetch_funding_history(symbol, since_ms):
+            if r.get("symbol") not in (None, symbol):
+                continue
+            venue_id = str(r.get("id") or r["timestamp"])
+            currency = str(r.get("code") or code)
+            out.append(FundingPayment(venue_id, float(r["amount"]), currency, int(r["timestamp"])))
+        return out
 
 
 @dataclass

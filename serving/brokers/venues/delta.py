@@ -32,6 +32,12 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
   venue's current quota is ``GET /rate_limits/quota`` (line 174).
 - ``POST /orders/cancel_after`` (line 188) is the dead-man's switch: the venue cancels our
   orders if it is not re-armed in time.
+- Funding: the ``delta`` class has no ``fetchFundingHistory``; payments are wallet
+  transactions (``fetch_ledger``, ``GET /wallet/transactions``, lines 2370-2419) of type
+  ``perpetual_futures_funding`` (left unmapped by ``parse_ledger_entry_type``, line 2429),
+  with Delta's own signed ``amount``. Which product a payment is for is read from its
+  ``meta_data`` (``product_symbol`` or ``product_id``) when present: not checked against a
+  live account (no network here).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from serving.brokers.venues.base import VenueQuirks
+from serving.brokers.venues.base import FundingPayment, VenueQuirks, settle_currency
 from serving.ledger.events import OrderIntent
 
 SIGNATURE_EXPIRY_CODES = ("expired_signature", "signature_expired", "signature expired")
@@ -79,3 +85,21 @@ class DeltaQuirks(VenueQuirks):
         """Arm ``cancel_after``: the venue cancels our orders unless re-armed in time."""
         exchange.private_post_orders_cancel_after({"cancel_after": str(int(seconds * 1000))})
         return True
+
+    def funding(
+        self, exchange: Any, market: Mapping[str, Any], since_ms: int
+    ) -> list[FundingPayment]:
+        """Return the funding paid on ``market`` since ``since_ms`` (wallet transactions)."""
+        code = settle_currency(market)
+        ours = {str(market.get("id")), str(market.get("numericId"))}
+        out = []
+        for r in exchange.fetch_ledger(code, since_ms):
+            info = r.get("info") or {}
+            if info.get("transaction_type") != "perpetual_futures_funding":
+                continue
+            meta = info.get("meta_data") or {}
+            product = meta.get("product_symbol", meta.get("product_id"))
+            if product is not None and str(product) not in ours:
+                continue  # another contract's funding
+            out.append(FundingPayment(str(r["id"]), float(r["amount"]), code, int(r["timestamp"])))
+        return out
