@@ -170,6 +170,9 @@ class CcxtBroker:
         self._funding_ms: int | None = max(paid, default=None)  # the newest payment on record
         self._balance: tuple[float, float | None, float | None] | None = None
         self._account_at: float | None = None
+        # while the loop re-runs recorded bars: hand the engine only the fills booked by the
+        # time the bar was first handled, and ask the venue nothing (start() reconciled)
+        self.hand_until: pd.Timestamp | None = None
         self._requests: dict[str, OrderRequest] = {}
         # fills booked before this process started belong to the previous process's engine
         # (unless :meth:`restore` says which of them the engine has seen)
@@ -252,14 +255,16 @@ class CcxtBroker:
         """The keys of the trades the engine has sent requests for."""
         return frozenset(self._engine_trades)
 
-    def restore(self, handed: Iterable[str], trades: Iterable[str]) -> None:
-        """Take up an engine restored from a checkpoint: hand it the fills it has not seen.
+    def restore(self, handed: Iterable[str] = (), trades: Iterable[str] = ()) -> None:
+        """Take up an engine rebuilt from a checkpoint or the ledger: hand it what it missed.
 
         ``handed`` and ``trades`` are :attr:`handed` and :attr:`engine_trades` as the
-        checkpoint saved them. Every other fill the ledger holds (booked by the process that
-        died after that checkpoint, or by :meth:`start`'s reconciliation) goes to the engine
-        at a poll, once the engine knows its trade: at once for a trade it knew at the
-        checkpoint, after a re-run bar asks for it again for one decided later.
+        checkpoint saved them (none: an engine rebuilt from the ledger's bars alone). Every
+        other fill the ledger holds (booked by the process that died, or by :meth:`start`'s
+        reconciliation) goes to the engine at a poll, once the engine knows its trade (at
+        once for a trade it knew at the checkpoint, after a re-run bar asks for it again for
+        one decided later) and, while bars are re-run, once the re-run reaches its time
+        (:attr:`hand_until`).
         """
         self._emitted = set(handed)
         self._engine_trades |= set(trades)
@@ -774,12 +779,14 @@ class CcxtBroker:
 
     def poll(self, bar: Mapping[str, Any], sub_bars: np.ndarray | None = None) -> list[BrokerEvent]:
         """Reconcile with the exchange and return new fills and late refusals, in time order."""
-        rec = self.reconcile()
+        until = self.hand_until
+        rec = self.reconcile() if until is None else Reconciliation([], [], None)
         out: list[BrokerEvent] = []
         fills = [
             (f, o) for o in self.view.orders.values() for f in o.fills.values()
             if f.venue_trade_id not in self._emitted
             and (not self._gated or o.intent.trade_key in self._engine_trades)
+            and (until is None or f.filled_at <= until)
         ]  # fmt: skip
         fills.sort(key=lambda fo: (fo[0].filled_at.value, fo[0].venue_trade_id))
         for f, o in fills:

@@ -23,6 +23,8 @@ its bar and the commands it applied. A new process loads the checkpoint (with th
 handled), re-runs the bars the ledger holds after it with exactly those commands (their
 events are already stored: nothing is written twice) and goes on with the source
 after the last bar handled; with no checkpoint it rebuilds everything from the ledger's bars.
+A venue broker hands the re-run engine each fill the ledger holds once the re-run reaches the
+time its bar was first handled, and asks the venue nothing meanwhile (its ``start`` reconciled).
 """
 
 from __future__ import annotations
@@ -337,6 +339,9 @@ class TradingLoop:
         since = self._load_checkpoint()
         if since and self.sizer is not None:
             self._warm_sizer(since)
+        venue: Any = self.broker if hasattr(self.broker, "hand_until") else None
+        if not since and venue is not None:
+            venue.restore()  # an engine rebuilt from the bars alone has seen no venue fill
         again = 0
         commands: dict[int, Control] | None = None
         for e in self.ledger.events(since, kinds=("decision",)):
@@ -349,6 +354,8 @@ class TradingLoop:
                 continue
             if hasattr(self.clock, "set"):
                 self.clock.set(bar["ts"] + self.tf.delta)
+            if venue is not None:
+                venue.hand_until = e.at  # the fills booked when the bar was first handled
             if commands is None:  # read once for the whole re-run
                 commands = {c.seq: c for c in pending(self.ledger)}
             if "controls" in body:
@@ -358,6 +365,8 @@ class TradingLoop:
                 applied = [c for q, c in commands.items() if q <= through and q not in self.handled]
             self.step(bar, applied=applied, replayed=True)
             again += 1
+        if venue is not None:
+            venue.hand_until = None
         self.flush()
         self.summary.resumed = again
         return again

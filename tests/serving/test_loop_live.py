@@ -122,13 +122,15 @@ def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
     assert [(b["source"], b["total"]) for b in balances] == [("delta", 1e9)]  # the venue's, once
 
 
+@pytest.mark.parametrize("checkpoint_kept", [True, False])
 @pytest.mark.parametrize("died_after", [3, 4])
 def test_a_live_restart_hands_the_engine_the_fills_booked_after_its_checkpoint(
-    tmp_path: Path, died_after: int
+    tmp_path: Path, died_after: int, checkpoint_kept: bool
 ) -> None:
     # Arrange: a market entry at bar 3 fills at once on the venue; the process dies after
     # bar 3 (the fill not booked yet) or bar 4 (booked, handed, not checkpointed), its last
-    # checkpoint from the bar before; the scripted exit at bar 9 closes the trade
+    # checkpoint from the bar before, or none at all (the engine is rebuilt from the ledger's
+    # bars); the scripted exit at bar 9 closes the trade
     symbol = "BTC/USDT:USDT"
     n = 14
     rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
@@ -156,6 +158,8 @@ def test_a_live_restart_hands_the_engine_the_fills_booked_after_its_checkpoint(
     saved = checkpoint.read_bytes()
     first.run(before, limit=1)
     checkpoint.write_bytes(saved)  # died before this bar's checkpoint
+    if not checkpoint_kept:
+        checkpoint.unlink()
     # Act
     loop, _ = process()  # the re-run moves the test's clock back to the bar it re-runs
     clock.sleep(STEP.total_seconds())  # down for a bar
