@@ -16,7 +16,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -28,6 +28,7 @@ from serving.ledger.events import LedgerEvent
 from serving.ledger.fold import OrderView, PositionView
 from serving.ledger.store import Ledger
 from serving.order_state import STATES
+from serving.service.journal import is_service_signal
 
 if TYPE_CHECKING:
     from features.candles.store.base import CandleStore
@@ -129,6 +130,8 @@ def extend(snap: Snapshot, events: Iterable[LedgerEvent]) -> Snapshot:
     for e in events:
         if e.kind == "control":
             snap.controls.append(e)
+        elif is_service_signal(e):
+            continue  # the signal service's record, not the loop's
         else:
             snap.loop_events += 1
             snap.last_loop_event = e
@@ -618,6 +621,20 @@ class TradingDesk:
                 "symbol",
             )
         return found
+
+    @_serialized
+    def record(self, events: Sequence[LedgerEvent]) -> None:
+        """Append ``events`` in one transaction (the service's signal journal).
+
+        Raises:
+            LedgerError: The ledger cannot be written.
+        """
+        try:
+            self.ledger().append(events)
+        except LedgerError:
+            raise
+        except Exception as exc:  # never a driver's text: it may quote the DSN
+            raise LedgerError(f"could not write the ledger ({type(exc).__name__})") from None
 
     @_serialized
     def command(self, command: str, by: str, **detail: Any) -> dict[str, Any]:

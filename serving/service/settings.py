@@ -28,3 +28,4 @@ class ServiceSettings(BaseSettings):
     model_poll_seconds: float = Field(default=60.0, ge=0)
     rate_burst_seconds: float = Field(default=1.0, gt=0)
     access_log: bool = False
+    journal_signals: bool = True

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from serving.desk import TradingDesk
 from serving.service.core import CoreConfig, SignalCore
+from serving.service.journal import SignalJournal
 from serving.service.keys import KeyStore
 from serving.service.limits import RateLimiter
 from serving.service.model import ModelProvider, NoModel
@@ -38,8 +39,18 @@ class Runtime:
     settings: ServiceSettings
     limiter: RateLimiter = field(default_factory=RateLimiter)
     desk: TradingDesk | None = None  # the trading endpoints' ledger (serving.desk)
+    journal: SignalJournal | None = None  # the signals recorded in the desk's ledger
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+
+    def record_signals(self) -> SignalJournal:
+        """Append every newly computed signal to the desk's ledger (``serving.service.journal``)."""
+        if self.journal is None:
+            if self.desk is None:
+                raise ValueError("record_signals: the runtime has no trading desk (no ledger)")
+            self.journal = SignalJournal(self.desk.record)
+            self.core.subscribe(self.journal.record)
+        return self.journal
 
     def start_poller(self) -> None:
         """Refresh every market each ``poll_seconds`` and the model each ``model_poll_seconds``.
@@ -73,6 +84,9 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         if self.desk is not None:
             self.desk.close()
 
@@ -116,7 +130,10 @@ def build_runtime(model: Callable[[Settings], ModelProvider] = _no_model) -> Run
     core = SignalCore(store, config, model=model(platform), cache=cache)
     keys = KeyStore(keys_path(platform.home_dir))
     desk = build_desk(platform, core)
-    return Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
+    runtime = Runtime(core, keys, service, RateLimiter(service.rate_burst_seconds), desk)
+    if service.journal_signals:
+        runtime.record_signals()
+    return runtime
 
 
 def build_desk(platform: Settings, core: SignalCore) -> TradingDesk:
