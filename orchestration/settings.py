@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # that encrypts exchange credentials (a 0600 file under the app home when unset)
     ledger_dsn: SecretStr | None = None
     credentials_key: SecretStr | None = None
+    # a live run re-arms the venue's dead-man's switch (Delta's cancel_after) for this long at
+    # every poll; 0: off. The venue then cancels our working orders, stops included, if the
+    # loop goes quiet: set it well above one bar plus the poll's time
+    trade_dead_man_s: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -312,7 +312,8 @@ def _run_polling(
     if mode == "live":
         key, secret = live_credentials(settings)
         exchange = make_exchange(settings.exchange, key, secret)
-        broker = CcxtBroker(exchange, ledger, clock, CcxtBrokerConfig(symbol))
+        venue = CcxtBrokerConfig(symbol, dead_man_s=settings.trade_dead_man_s)
+        broker = CcxtBroker(exchange, ledger, clock, venue)
         broker.start()
         data = CcxtSource(exchange)
     else:

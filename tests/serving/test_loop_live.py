@@ -47,6 +47,31 @@ def polling(book: list[list], clock: AdvancingClock, symbol: str = "BTC/USDT") -
     return source, reasons
 
 
+SYMBOL = "BTC/USDT:USDT"
+
+
+def flat_live_loop(tmp_path: Path, n: int, session: str, strategy: Scripted) -> tuple:
+    """A live loop on ``n`` flat 5m candles, polled from a fake exchange, trading a fake venue.
+
+    The venue's clock is the test's; return the loop, its polled bars, the venue and the ledger.
+    """
+    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
+            for k in range(n)]  # fmt: skip
+    clock = AdvancingClock(T0 + STEP)
+    source, _ = polling(rows, clock, SYMBOL)
+    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
+    venue.now_ms = int(clock.now().value // 1_000_000)
+    ledger = open_ledger(LedgerConfig.build(tmp_path))
+    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(SYMBOL))
+    broker.start()
+    loop = TradingLoop(
+        S.config(), LoopConfig(SYMBOL, "5m", session=session, checkpoint_every=1), ledger,
+        clock, broker=broker, strategy=strategy,
+    )  # fmt: skip
+    loop.start()
+    return loop, source.bars(loop.last_ts), venue, ledger
+
+
 def test_polling_yields_closed_candles_only_waits_for_the_next_and_skips_bad_rows() -> None:
     # Arrange: 10 candles in the book; at 00:27 the 00:25 candle is still in progress
     book = candles("2024-01-01", 10, 5 * MINUTE_MS)
@@ -83,22 +108,10 @@ def test_live_loop_sends_to_the_venue_and_the_kill_switch_cancels_and_flattens(
     tmp_path: Path,
 ) -> None:
     # Arrange: long at bar 0's close on the venue; a person kills with flatten at bar 4
-    symbol = "BTC/USDT:USDT"
-    n = 10
-    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
-            for k in range(n)]  # fmt: skip
-    clock = AdvancingClock(T0 + STEP)
-    source, _ = polling(rows, clock, symbol)
-    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
-    ledger = open_ledger(LedgerConfig.build(tmp_path))
-    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(symbol))
-    broker.start()
-    loop = TradingLoop(
-        S.config(), LoopConfig(symbol, "5m", session="live-test", checkpoint_every=1), ledger,
-        clock, broker=broker, strategy=Scripted(S.intents(n, {0: 1.0})),
-    )  # fmt: skip
-    loop.start()
-    bars = source.bars(loop.last_ts)
+    loop, bars, venue, ledger = flat_live_loop(
+        tmp_path, 10, "live-test", Scripted(S.intents(10, {0: 1.0}))
+    )
+    clock = loop.clock
     # Act
     loop.run(bars, limit=4)
     held = (loop.runner.engine.position, venue.position * venue.contract_size)
@@ -190,24 +203,11 @@ def test_a_live_trade_carries_the_funding_the_venue_charged_while_it_was_open(
 ) -> None:
     # Arrange: long from bar 0 to the scripted exit at bar 6; the venue charges funding after
     # bar 3, while the trade is open
-    symbol = "BTC/USDT:USDT"
     n = 10
-    rows = [[int((T0 + k * STEP).value // 1_000_000), 100.0, 100.0, 100.0, 100.0, 1.0]
-            for k in range(n)]  # fmt: skip
-    clock = AdvancingClock(T0 + STEP)
-    source, _ = polling(rows, clock, symbol)
-    venue = FakeVenue(contract_size=0.01, price=100.0, margin=1e9)
-    venue.now_ms = int(clock.now().value // 1_000_000)  # the venue's clock is ours
-    ledger = open_ledger(LedgerConfig.build(tmp_path))
-    broker = CcxtBroker(venue, ledger, clock, CcxtBrokerConfig(symbol))
-    broker.start()
-    loop = TradingLoop(
-        S.config(), LoopConfig(symbol, "5m", session="live-funding", checkpoint_every=1),
-        ledger, clock, broker=broker,
-        strategy=Scripted(S.intents(n, {0: 1.0}, exits={6: "long"})),
-    )  # fmt: skip
-    loop.start()
-    bars = source.bars(loop.last_ts)
+    loop, bars, venue, ledger = flat_live_loop(
+        tmp_path, n, "live-funding", Scripted(S.intents(n, {0: 1.0}, exits={6: "long"}))
+    )
+    clock = loop.clock
     # Act
     loop.run(bars, limit=4)
     venue.now_ms = int(clock.now().value // 1_000_000)
@@ -216,8 +216,8 @@ def test_a_live_trade_carries_the_funding_the_venue_charged_while_it_was_open(
     # Assert
     events = ledger.events()
     closes = pd.Series(100.0, index=[T0 + k * STEP for k in range(1, n + 1)])
-    trades = session_trades(fold(events), symbol, Timeframe.parse("5m"), closes,
-                            funding_payments(events, symbol))  # fmt: skip
+    trades = session_trades(fold(events), SYMBOL, Timeframe.parse("5m"), closes,
+                            funding_payments(events, SYMBOL))  # fmt: skip
     assert paid < 0.0
     assert len(trades) == 1
     assert trades["session_funding"].iloc[0] == pytest.approx(-paid)  # paid, as the backtest says
