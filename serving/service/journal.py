@@ -66,7 +66,8 @@ class SignalJournal:
         self._flush_s = flush_s
         self._clock = clock
         self._queue: deque[LedgerEvent] = deque(maxlen=limit)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the queue
+        self._flushing = threading.Lock()  # one append at a time
         self._failing = False
         self.dropped = 0
         self.written = 0
@@ -87,7 +88,14 @@ class SignalJournal:
             self._queue.append(event)
 
     def flush(self) -> int:
-        """Append what is queued in one transaction; return how many were written."""
+        """Append what is queued in one transaction; return how many were written.
+
+        One flush at a time: a call returns once whatever the thread was writing is stored.
+        """
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             batch = list(self._queue)
             self._queue.clear()
