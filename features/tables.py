@@ -39,7 +39,7 @@ from features.layout import (
     utc,
     utc_ns,
 )
-from features.schema import column_float64, has_spec, missing_value, spec_of
+from features.schema import has_spec, missing_value, spec_of, to_float64
 
 _HOUR = 3600
 _TS = pa.timestamp("ns", tz="UTC")
@@ -125,12 +125,12 @@ def _feature_array(frame: pd.DataFrame, column: str, kind: pa.DataType) -> pa.Ar
     dtype = np.dtype(kind.to_pandas_dtype())
     raw = frame[column].to_numpy()
     if dtype.kind == "f":
-        values = raw if raw.dtype == dtype else column_float64(frame, column).astype(dtype)
+        values = raw if raw.dtype == dtype else to_float64(frame, [column])[:, 0].astype(dtype)
         return pa.array(values, type=kind)
     if raw.dtype == dtype:
         missing = raw == missing_value(dtype)
     else:
-        floats = column_float64(frame, column)
+        floats = to_float64(frame, [column])[:, 0]
         missing = np.isnan(floats) | (floats == missing_value(dtype))
         raw = np.where(missing, 0.0, floats).astype(dtype)
     return pa.array(raw, type=kind, mask=missing if missing.any() else None)
