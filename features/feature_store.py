@@ -315,10 +315,35 @@ def historical_features(
     rows = result[_ROW].to_numpy()
     if len(rows) == len(frame) and np.array_equal(rows, frame[_ROW].to_numpy()):
         del result[_ROW]  # every row back, in order (the asof store): no copy needed
-        return result
+        return _exact_floats(result, list(entity_df.columns))
     added = [c for c in result.columns if c not in frame.columns]
     merged = frame.merge(result[[_ROW, *added]], on=_ROW, how="left", validate="one_to_one")
-    return merged.sort_values(_ROW, kind="stable").drop(columns=[_ROW]).reset_index(drop=True)
+    merged = merged.sort_values(_ROW, kind="stable").drop(columns=[_ROW]).reset_index(drop=True)
+    return _exact_floats(merged, list(entity_df.columns))
+
+
+def _exact_floats(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Return ``frame`` with each feature as its spec's exact float dtype, NaN when missing.
+
+    Feast returns an ``Int32`` field as int where every row has a value and as float64
+    where one is missing (and so may differ from month to month); each feature is given
+    :func:`features.schema.exact_float` of its spec's dtype instead (float32 for int8, int16
+    and float32 columns): the same values, one dtype whatever the rows.
+    """
+    from features.schema import column_float64, exact_float, has_spec, spec_of
+
+    columns: dict[str, Any] = {}
+    changed = False
+    for column in frame.columns:
+        name = str(column).split("__", 1)[-1]
+        columns[column] = frame[column]
+        if column in keys or not has_spec(name):
+            continue
+        dtype = exact_float(spec_of(name).dtype)
+        if frame[column].dtype != dtype:
+            columns[column] = column_float64(frame, column).astype(dtype, copy=False)
+            changed = True
+    return pd.DataFrame(columns, index=frame.index, copy=False) if changed else frame
 
 
 @dataclass(frozen=True)

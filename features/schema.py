@@ -319,6 +319,20 @@ def to_float64(
     return out
 
 
+def exact_float(dtype: np.dtype) -> np.dtype:
+    """Return the narrowest float dtype holding every value of ``dtype`` exactly, and NaN.
+
+    What a compact column is read as where "not yet known" is NaN (a Feast retrieval):
+    int8, int16 and float32 -> float32; int32 and float64 -> float64.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == FLOAT32 or (dtype.kind in "iub" and dtype.itemsize <= 2):
+        return FLOAT32
+    if dtype == FLOAT64 or (dtype.kind in "iu" and dtype.itemsize <= 4):
+        return FLOAT64
+    raise ValueError(f"no float dtype holds every value of {dtype} exactly")
+
+
 def compact_frame(values: np.ndarray, columns: Sequence[str], index: pd.Index) -> pd.DataFrame:
     """Return the float64 matrix ``values`` (rows, columns) stored as the columns' spec dtypes.
 

@@ -6,6 +6,11 @@ one hour, the year otherwise; no ``key=value`` folders, so that readers do not a
 ``symbol`` column). A write replaces every row whose candle opened in ``[start, end)``
 (re-running a partition is idempotent), merges with the rest of the period file and swaps the
 file atomically under a per-series ``flock``. Domain code only: numpy, pandas, pyarrow.
+
+Each feature column is stored in its spec's dtype (:mod:`features.schema`: int8/int16/int32,
+float32, float64; float64 for a column without a spec), the Feast views' field types follow
+the same specs. An integer column's "not yet known" is a Parquet null (never its sentinel), a
+float column's is NaN: read back through pyarrow/pandas or Feast, both are NaN / missing.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from features.layout import (
     utc,
     utc_ns,
 )
-from features.schema import to_float64
+from features.schema import has_spec, missing_value, spec_of, to_float64
 
 _HOUR = 3600
 _TS = pa.timestamp("ns", tz="UTC")
@@ -74,10 +79,8 @@ def to_offline_table(
         },
         index=pd.RangeIndex(len(features)),
     )
+    # compact columns stay compact: the writer stores each in its spec's dtype
     body = features.reset_index(drop=True)
-    if VECTOR not in body.columns:
-        # compact columns (features.schema) are read back exactly, "not yet known" -> NaN
-        body = pd.DataFrame(to_float64(body, order="F"), columns=body.columns, copy=False)
     return pd.concat([head, body], axis=1)
 
 
@@ -102,6 +105,37 @@ def _period_bounds(key: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     )
 
 
+def _column_type(column: str) -> pa.DataType:
+    """Return a column's stored type: the key types, the spec's dtype for a feature."""
+    if column == ENTITY:
+        return pa.string()
+    if column in (EVENT_TIMESTAMP, CREATED, OPEN_TIME):
+        return _TS
+    if column == VECTOR:
+        return pa.list_(pa.float64())
+    return pa.from_numpy_dtype(spec_of(column).dtype) if has_spec(column) else pa.float64()
+
+
+def _feature_array(frame: pd.DataFrame, column: str, kind: pa.DataType) -> pa.Array:
+    """Return a feature column as ``kind``; an integer's "not yet known" becomes null.
+
+    The values may be compact (sentinel), a float copy (NaN or the widened sentinel) or
+    another version's dtype read back: all are mapped by the column's spec.
+    """
+    dtype = np.dtype(kind.to_pandas_dtype())
+    raw = frame[column].to_numpy()
+    if dtype.kind == "f":
+        values = raw if raw.dtype == dtype else to_float64(frame, [column])[:, 0].astype(dtype)
+        return pa.array(values, type=kind)
+    if raw.dtype == dtype:
+        missing = raw == missing_value(dtype)
+    else:
+        floats = to_float64(frame, [column])[:, 0]
+        missing = np.isnan(floats) | (floats == missing_value(dtype))
+        raw = np.where(missing, 0.0, floats).astype(dtype)
+    return pa.array(raw, type=kind, mask=missing if missing.any() else None)
+
+
 def _to_arrow(table: pd.DataFrame) -> pa.Table:
     arrays: dict[str, pa.Array] = {
         ENTITY: pa.array(table[ENTITY].astype(str).to_numpy(), type=pa.string()),
@@ -118,7 +152,7 @@ def _to_arrow(table: pd.DataFrame) -> pa.Table:
             fixed = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float64()), width)
             arrays[VECTOR] = fixed.cast(pa.list_(pa.float64()))
         else:
-            arrays[column] = pa.array(table[column].to_numpy(dtype=np.float64), type=pa.float64())
+            arrays[column] = _feature_array(table, column, _column_type(column))
     return pa.table(arrays)
 
 
@@ -203,14 +237,10 @@ class FeatureTables:
                 part = table[(opened >= p_lo) & (opened < p_hi)] if len(table) else table
                 path = series / f"{key}.parquet"
                 if path.is_file():
-                    old = pq.read_table(path).to_pandas()
-                    if list(old.columns) != list(table.columns) and len(table.columns):
-                        raise CandleDataError(
-                            f"{path} has columns {len(old.columns)} "
-                            f"({', '.join(old.columns[:3])}, ...) unlike the rows being written "
-                            f"({len(table.columns)}): it was written by another feature "
-                            f"version; delete {self.view_dir(view)} and rematerialize"
-                        )
+                    stored = pq.read_table(path)
+                    if len(table.columns):
+                        self._check_layout(view, path, stored.schema, list(table.columns))
+                    old = stored.to_pandas()
                     old_open = pd.DatetimeIndex(old[OPEN_TIME])
                     keep = old[(old_open < max(lo, p_lo)) | (old_open >= min(hi, p_hi))]
                     part = pd.concat([keep, part], ignore_index=True) if len(keep) else part
@@ -221,6 +251,21 @@ class FeatureTables:
                 _write_atomic(path, _to_arrow(part))
                 written += int(((part[OPEN_TIME] >= lo) & (part[OPEN_TIME] < hi)).sum())
         return written
+
+    def _check_layout(self, view: str, path: Path, stored: pa.Schema, columns: list[str]) -> None:
+        """Raise unless ``path`` stores ``columns`` in their types (else another version)."""
+        fix = f"it was written by another feature version; delete {self.view_dir(view)} and "
+        if stored.names != columns:
+            raise CandleDataError(
+                f"{path} has columns {len(stored.names)} ({', '.join(stored.names[:3])}, ...) "
+                f"unlike the rows being written ({len(columns)}): {fix}rematerialize"
+            )
+        for field in stored:
+            if field.type != _column_type(field.name):
+                raise CandleDataError(
+                    f"{path} stores {field.name!r} as {field.type}, not "
+                    f"{_column_type(field.name)}: {fix}rematerialize"
+                )
 
     def read(
         self,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ from features.model_inputs import model_input_columns, pack_vector
 from features.mtf import MTFConfig, compute_mtf
 from features.pipeline import mtf_range, mtf_warmup
 from features.point_in_time import known_after
-from features.schema import column_float64
+from features.schema import column_float64, exact_float, missing_value, spec_of
 from features.smc import SMCConfig, compute_smc
 from features.snapshots import DAY, StreamSnapshots, smc_by_day
 from features.tables import FeatureTables, to_offline_table
@@ -148,6 +150,42 @@ def test_packed_vector_round_trips_through_parquet(tmp_path: Path) -> None:
     stored = np.vstack(tables.read("model_5m", "BTC/USDT")[VECTOR].to_numpy())
 
     assert np.array_equal(stored, frame[["b", "a"]].to_numpy(), equal_nan=True)
+
+
+def test_feature_columns_are_stored_in_their_spec_dtypes_unknown_as_null(tmp_path: Path) -> None:
+    # Arrange: a day of compact SMC rows (integer "not yet known" is the dtype's minimum)
+    out = compute_smc(synthetic("BTC/USDT", days=1), SMCConfig.for_timeframe("5m"))
+    table = to_offline_table(out, symbol="BTC/USDT", timeframe="5m", created=CREATED)
+    tables = FeatureTables(tmp_path)
+    # Act
+    tables.write("smc_5m", "5m", "BTC/USDT", table, START, START + DAY)
+    (path,) = (tmp_path / "smc_5m").rglob("*.parquet")
+    stored = pq.read_table(path)
+    back = tables.read("smc_5m", "BTC/USDT")
+    # Assert: each column in its spec's dtype; an integer's sentinel is null, read as NaN
+    for column in out.columns:
+        dtype = spec_of(column).dtype
+        assert stored.schema.field(column).type == pa.from_numpy_dtype(dtype), column
+        unknown = int((out[column] == missing_value(dtype)).sum()) if dtype.kind == "i" else 0
+        assert stored.column(column).null_count == unknown, column
+        assert np.array_equal(
+            column_float64(back, column), column_float64(out, column), equal_nan=True
+        ), column
+    assert any(stored.column(c).null_count for c in out.columns)  # the case is covered
+
+
+def test_a_table_stored_in_other_dtypes_is_refused_naming_the_column(tmp_path: Path) -> None:
+    index = pd.date_range(START, periods=3, freq="5min", tz="UTC", name="ts")
+    compact = pd.DataFrame({"smc_warm": np.array([0, 1, 1], dtype=np.int8)}, index=index)
+    table = to_offline_table(compact, symbol="BTC/USDT", timeframe="5m", created=CREATED)
+    tables = FeatureTables(tmp_path)
+    tables.write("smc_5m", "5m", "BTC/USDT", table, START, START + DAY)
+    (path,) = (tmp_path / "smc_5m").rglob("*.parquet")
+    old = pq.read_table(path)  # the layout before: every feature as float64
+    pq.write_table(old.set_column(5, "smc_warm", old.column(5).cast(pa.float64())), path)
+
+    with pytest.raises(ValueError, match=r"'smc_warm' as double, not int8: .* rematerialize"):
+        tables.write("smc_5m", "5m", "BTC/USDT", table, START, START + DAY)
 
 
 # ---------------------------------------------------------------- model inputs
@@ -519,6 +557,20 @@ def test_registry_and_online_store_live_in_the_repo_folder(repo: Repo) -> None:
     }
 
 
+def test_view_fields_are_typed_from_the_column_specs(repo: Repo) -> None:
+    from features.feature_repo.feature_views import feast_type
+    from features.feature_store import open_store
+
+    views = {v.name: v for v in open_store(repo.config()).list_feature_views()}
+
+    for name in ("smc_5m", "smc_1h", "mtf_5m"):
+        for field in views[name].features:
+            assert field.dtype == feast_type(spec_of(field.name).dtype), (name, field.name)
+    typed = {f.name: str(f.dtype) for f in views["smc_5m"].features}
+    assert (typed["smc_warm"], typed["swing_int_high_dist"]) == ("Int32", "Float32")  # int8, f4
+    assert (typed["swing_int_high"], typed[KNOWN_AT]) == ("Float64", "Float64")  # price, time
+
+
 def decision_times() -> pd.DatetimeIndex:
     """Decision times on and off the 5m grid, including before the first close."""
     on_grid = pd.date_range(START + pd.Timedelta(hours=3), periods=40, freq="55min", tz="UTC")
@@ -597,6 +649,22 @@ def test_training_rows_equal_the_offline_rows_at_the_decision(repo: Repo) -> Non
             got = rows[f"{view}__{column}"].to_numpy()
             want = column_float64(expected, column)  # compact "not yet known" -> NaN
             assert np.array_equal(got, want, equal_nan=True), column
+
+
+def test_training_columns_have_their_specs_exact_float_dtype(repo: Repo) -> None:
+    from features.feature_store import open_store
+
+    store = open_store(repo.config())
+    service = store.get_feature_service(repo.features.inputs_service)
+    # Two slices: one where some int columns are missing in places, one where none is
+    early = entity_rows()
+    late = early[early[EVENT_TIMESTAMP] > START + DAY]
+
+    for entities in (early, late):
+        dataset = historical_features(store, entities, service)
+        for column in dataset.columns[2:]:
+            spec = spec_of(column.split("__", 1)[1])
+            assert dataset[column].dtype == exact_float(spec.dtype), column
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,6 +11,7 @@ from features.schema import (
     ColumnSpec,
     Kind,
     compact_frame,
+    exact_float,
     is_model_input,
     missing_value,
     smc_specs,
@@ -89,3 +90,28 @@ def test_what_compute_mtf_returns_is_declared() -> None:
     out = compute_mtf(frames, "5m")
     assert [s.name for s in specs(list(out.columns))] == list(out.columns)
     assert list(out.dtypes) == [spec_of(c).dtype for c in out.columns]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (np.int8, np.float32),
+        (np.int16, np.float32),
+        (np.float32, np.float32),
+        (np.int32, np.float64),
+        (np.float64, np.float64),
+    ],
+)
+def test_exact_float_holds_every_value_of_the_dtype(dtype: type, expected: type) -> None:
+    info = np.iinfo(dtype) if np.dtype(dtype).kind == "i" else np.finfo(dtype)
+    extremes: np.ndarray = np.array([info.min, info.max, -1, 0, 1], dtype=dtype)
+
+    got = exact_float(np.dtype(dtype))
+
+    assert got == np.dtype(expected)
+    assert np.array_equal(extremes.astype(got).astype(dtype), extremes)
+
+
+def test_exact_float_refuses_a_dtype_no_float_holds() -> None:
+    with pytest.raises(ValueError, match="int64"):
+        exact_float(np.dtype(np.int64))
