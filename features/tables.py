@@ -253,19 +253,17 @@ class FeatureTables:
         return written
 
     def _check_layout(self, view: str, path: Path, stored: pa.Schema, columns: list[str]) -> None:
-        """Raise unless ``path`` stores ``columns`` in their types (else another version)."""
-        fix = f"it was written by another feature version; delete {self.view_dir(view)} and "
+        """Raise unless ``path`` stores ``columns`` (another feature version's columns).
+
+        A file of the same columns in other types (the float64 layout before the compact
+        one) is taken up: its rows are rewritten in the specs' types with the new ones.
+        """
         if stored.names != columns:
             raise CandleDataError(
                 f"{path} has columns {len(stored.names)} ({', '.join(stored.names[:3])}, ...) "
-                f"unlike the rows being written ({len(columns)}): {fix}rematerialize"
+                f"unlike the rows being written ({len(columns)}): it was written by another "
+                f"feature version; delete {self.view_dir(view)} and rematerialize"
             )
-        for field in stored:
-            if field.type != _column_type(field.name):
-                raise CandleDataError(
-                    f"{path} stores {field.name!r} as {field.type}, not "
-                    f"{_column_type(field.name)}: {fix}rematerialize"
-                )
 
     def read(
         self,

@@ -174,18 +174,26 @@ def test_feature_columns_are_stored_in_their_spec_dtypes_unknown_as_null(tmp_pat
     assert any(stored.column(c).null_count for c in out.columns)  # the case is covered
 
 
-def test_a_table_stored_in_other_dtypes_is_refused_naming_the_column(tmp_path: Path) -> None:
-    index = pd.date_range(START, periods=3, freq="5min", tz="UTC", name="ts")
-    compact = pd.DataFrame({"smc_warm": np.array([0, 1, 1], dtype=np.int8)}, index=index)
+def test_a_table_of_the_float64_layout_is_rewritten_compact_keeping_its_rows(
+    tmp_path: Path,
+) -> None:
+    # Arrange: a period file stored as before (every feature as float64, unknown as NaN)
+    index = pd.date_range(START, periods=6, freq="5min", tz="UTC", name="ts")
+    values = np.array([0, 1, missing_value(np.dtype(np.int8)), 1, 0, 1], dtype=np.int8)
+    compact = pd.DataFrame({"smc_warm": values}, index=index)
     table = to_offline_table(compact, symbol="BTC/USDT", timeframe="5m", created=CREATED)
     tables = FeatureTables(tmp_path)
-    tables.write("smc_5m", "5m", "BTC/USDT", table, START, START + DAY)
+    first, rest = START + 3 * pd.Timedelta("5min"), START + DAY
+    tables.write("smc_5m", "5m", "BTC/USDT", table.iloc[:3], START, first)
     (path,) = (tmp_path / "smc_5m").rglob("*.parquet")
-    old = pq.read_table(path)  # the layout before: every feature as float64
+    old = pq.read_table(path)
     pq.write_table(old.set_column(5, "smc_warm", old.column(5).cast(pa.float64())), path)
-
-    with pytest.raises(ValueError, match=r"'smc_warm' as double, not int8: .* rematerialize"):
-        tables.write("smc_5m", "5m", "BTC/USDT", table, START, START + DAY)
+    # Act: the next partition goes into the same file
+    tables.write("smc_5m", "5m", "BTC/USDT", table.iloc[3:], first, rest)
+    # Assert
+    stored = pq.read_table(path)
+    assert stored.schema.field("smc_warm").type == pa.int8()
+    assert stored.column("smc_warm").to_pylist() == [0, 1, None, 1, 0, 1]
 
 
 # ---------------------------------------------------------------- model inputs
