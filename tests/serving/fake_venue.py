@@ -17,7 +17,8 @@ Faults, queued per method in ``script`` (``venue.fail("create_order", "timeout_a
 Other behaviours: ``partial_parts`` (a market order fills in that many parts, one per
 ``tick``), ``reverse_lists`` (lists come back newest first), ``clock_offset_s`` (the venue's
 clock runs ahead of ours; a signature older than 5 s is refused), ``margin`` (cash available
-for initial margin at ``leverage``, the wallet's balance), ``credentials`` (what a valid key
+for initial margin at ``leverage``, the wallet's balance), ``refuse_exits`` (the next that
+many reduce-only orders are refused), ``credentials`` (what a valid key
 and secret are). :meth:`FakeVenue.pay_funding` charges a funding payment as a wallet
 transaction (``fetch_ledger``, as Delta reports funding).
 """
@@ -49,6 +50,7 @@ class FakeVenue:
     secret: str = "secret-BBBB"
     credentials: tuple[str, str] = ("key-AAAA", "secret-BBBB")
     partial_parts: int = 1
+    refuse_exits: int = 0  # the next this many reduce-only creates are refused
     reverse_lists: bool = False
     clock_offset_s: float = 0.0
     down: bool = False
@@ -193,6 +195,9 @@ class FakeVenue:
         if cid and any(o["clientOrderId"] == cid for o in self.orders.values()):
             raise ccxt.DuplicateOrderId(f"{self.id} duplicate client_order_id {cid}")
         reduce_only = bool(p.get("reduceOnly"))
+        if reduce_only and self.refuse_exits > 0:
+            self.refuse_exits -= 1
+            raise ccxt.InvalidOrder(f'{self.id} {{"error":{{"code":"bad_stop_price"}}}}')
         if not reduce_only:
             need = amount * self.contract_size * self.price / self.leverage
             if need > self.margin:
