@@ -73,9 +73,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "order_blocks": ("swings", "structure", "displacement", "fvg"),
     "premium_discount": ("swings",),
 }
+# ``on[_PROFILE]``: the context's volume profile runs (``context.advance``); it is most of the
+# context's work and only its own columns read it.
+_PROFILE = _SLICES
 # Every slice on (a full row). Passed as an argument, never read as a global inside a kernel:
 # numba would type the global as a read-only array and compile ``_bar`` a second time.
-ALL_ON = np.ones(_SLICES, dtype=np.bool_)
+ALL_ON = np.ones(_SLICES + 1, dtype=np.bool_)
 
 
 @njit(cache=True, inline="always", **NO_REFCOUNT)
@@ -147,7 +150,7 @@ def _bar(
     if on[10]:
         patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
     if on[11]:
-        context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
+        context.advance(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11], on[_PROFILE])
     r[0][0] = 1.0 if n + 1 >= warmup else 0.0
 
 
@@ -406,8 +409,9 @@ class Layout:
         """
         sel, _ = _value_sink(self, names)
         concept = np.searchsorted(self.c_off, sel, side="right") - 1
-        on = np.zeros(_SLICES, dtype=np.bool_)
+        on = np.zeros(_SLICES + 1, dtype=np.bool_)
         on[0] = True
+        on[_PROFILE] = any(c in context.PROFILE_COLUMNS for c in names)
         wanted = [CONCEPTS[k - 1][0] for k in set(concept.tolist()) if k > 0]
         while wanted:
             name = wanted.pop()
