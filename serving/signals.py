@@ -230,27 +230,24 @@ def _reaction(x: np.ndarray, d: float, dist: float, atr: float, poi_atr: float) 
     return touched and closed_away
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _score(x: np.ndarray, d: float, htf: float, p: np.ndarray) -> tuple[float, int, bool]:
     """Return (score, factor bits, required factors present) for direction ``d``."""
     atr = x[X_ATR]
-    f = np.zeros(len(FACTORS))
-    f[F_HTF] = 1.0 if htf == d else 0.0
-    f[F_ZONE] = 1.0 if x[X_PD_ZONE] == -d else 0.0
-    f[F_OB] = (
-        1.0 if _reaction(x, d, x[X_OB_BULL] if d > 0 else x[X_OB_BEAR], atr, p[S_POI_ATR]) else 0.0
-    )
-    f[F_FVG] = (
-        1.0
-        if _reaction(x, d, x[X_FVG_BULL] if d > 0 else x[X_FVG_BEAR], atr, p[S_POI_ATR])
-        else 0.0
-    )
+    poi = p[S_POI_ATR]
     since = x[X_SSL_SWEEP_SINCE] if d > 0 else x[X_BSL_SWEEP_SINCE]
-    f[F_SWEEP] = 1.0 if since <= p[S_SWEEP_LOOKBACK] else 0.0
-    f[F_STRUCT] = 1.0 if x[X_INT_TREND] == d else 0.0
-    f[F_OTE] = 1.0 if x[X_PD_OTE] == 1.0 and x[X_PD_LEG] == d else 0.0
     kz = x[X_KZ0] + x[X_KZ1] + x[X_KZ2] + x[X_KZ3] + x[X_KZ4]
-    f[F_KZ] = 1.0 if kz > 0.0 else 0.0
+    # a tuple in FACTORS order, not an array: no allocation per bar and direction
+    f = (
+        1.0 if htf == d else 0.0,  # F_HTF
+        1.0 if x[X_PD_ZONE] == -d else 0.0,  # F_ZONE
+        1.0 if _reaction(x, d, x[X_OB_BULL] if d > 0 else x[X_OB_BEAR], atr, poi) else 0.0,
+        1.0 if _reaction(x, d, x[X_FVG_BULL] if d > 0 else x[X_FVG_BEAR], atr, poi) else 0.0,
+        1.0 if since <= p[S_SWEEP_LOOKBACK] else 0.0,  # F_SWEEP
+        1.0 if x[X_INT_TREND] == d else 0.0,  # F_STRUCT
+        1.0 if x[X_PD_OTE] == 1.0 and x[X_PD_LEG] == d else 0.0,  # F_OTE
+        1.0 if kz > 0.0 else 0.0,  # F_KZ
+    )
     score = 0.0
     bits = 0
     for j in range(len(FACTORS)):
@@ -278,7 +275,7 @@ def _nearest_beyond(d: float, close: float, a: float, b: float, c: float) -> flo
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def signal_row(x: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
     """Write the signal row of one bar's feature row ``x``."""
     out[:] = np.nan

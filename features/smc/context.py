@@ -53,6 +53,8 @@ SPECS: tuple[ColumnSpec, ...] = (
     state("ctx_vp_pos", ("below", "inside", "above"), "close vs the value area", lo=-1.0),
 )
 COLUMNS: tuple[str, ...] = names(SPECS)
+PROFILE_COLUMNS: tuple[str, ...] = COLUMNS[8:]
+"""The volume profile's columns: the only ones that need the profile (:func:`advance`)."""
 
 # ADX state.
 _PH, _PL, _PC, _COUNT, _TR, _PDM, _MDM, _DX_SUM, _ADX, _REGIME = range(10)
@@ -183,6 +185,30 @@ def step(
     out: np.ndarray,
 ) -> None:
     """Advance ADX, the volatility window and the volume profile by bar ``i``; write ``out``."""
+    advance(i, n, ts, op, hi, lo, cl, vol, atr, state, params, out, True)
+
+
+@njit(cache=True, inline="always", **NO_REFCOUNT)
+def advance(
+    i: int,
+    n: int,
+    ts: np.ndarray,
+    op: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    cl: np.ndarray,
+    vol: np.ndarray,
+    atr: np.ndarray,
+    state: np.ndarray,
+    params: Params,
+    out: np.ndarray,
+    profile: bool,
+) -> None:
+    """:func:`step`, the volume profile only when ``profile`` (else its columns are NaN).
+
+    The profile is most of the step's work and nothing else reads it: the engine skips it
+    when no :data:`PROFILE_COLUMNS` is wanted (its state then stays as it was).
+    """
     period, adx_trend, adx_range, vol_window, vol_min, vp_window, _, _, max_bins = params
     h = hi[i]
     low = lo[i]
@@ -192,6 +218,10 @@ def step(
     out[1] = 100.0 * a / c
     _adx(h, low, c, period, adx_trend, adx_range, state, out)
     out[7] = _vol_rank(a / c, state, _HEADER, vol_window, vol_min)
+    if not profile:
+        for k in range(8, 13):
+            out[k] = np.nan
+        return
     p_ring = _HEADER + vol_window + VOL_BINS
     p_vol = p_ring + 3 * vp_window
     _profile(h, low, c, vol[i], a, state, p_ring, p_vol, p_vol + max_bins, params, out)

@@ -73,12 +73,15 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "order_blocks": ("swings", "structure", "displacement", "fvg"),
     "premium_discount": ("swings",),
 }
+# ``on[_PROFILE]``: the context's volume profile runs (``context.advance``); it is most of the
+# context's work and only its own columns read it.
+_PROFILE = _SLICES
 # Every slice on (a full row). Passed as an argument, never read as a global inside a kernel:
 # numba would type the global as a read-only array and compile ``_bar`` a second time.
-ALL_ON = np.ones(_SLICES, dtype=np.bool_)
+ALL_ON = np.ones(_SLICES + 1, dtype=np.bool_)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", **NO_REFCOUNT)
 def _split(a: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return the views ``a[off[k]:off[k+1]]`` for every slice."""
     return (
@@ -102,21 +105,26 @@ def _bar(
     i: int,
     n: int,
     ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
-    s: tuple[np.ndarray, ...],
+    b: np.ndarray,
+    state: np.ndarray,
+    s_off: np.ndarray,
+    row: np.ndarray,
+    c_off: np.ndarray,
     p: tuple[Any, ...],
-    r: tuple[np.ndarray, ...],
     log: np.ndarray,
     logn: np.ndarray,
     on: np.ndarray,
 ) -> None:
     """Advance the concepts ``on`` (all: :data:`ALL_ON`) by bar ``i`` (absolute bar number
-    ``n``) into the row views ``r``; the ATR and the engine's own columns always advance."""
+    ``n``) into ``row``; the ATR and the engine's own columns always advance.
+
+    ``b`` holds the bars' open, high, low, close, volume and ATR (rows 0..5). The arrays come
+    whole and are split here: a call passes every argument flattened, and the per-concept
+    views of ``state`` and ``row`` as arguments made the call cost as much as the steps.
+    """
+    s = _split(state, s_off)
+    r = _split(row, c_off)
+    o, h, lo, c, v, atr = b[0], b[1], b[2], b[3], b[4], b[5]
     atr_period, warmup = p[0]
     atr[i] = atr_step(h[i], lo[i], c[i], atr_period, s[0])
     if on[1]:
@@ -142,7 +150,7 @@ def _bar(
     if on[10]:
         patterns.step(i, n, ts, o, h, lo, c, v, atr, s[10], p[10], r[10])
     if on[11]:
-        context.step(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11])
+        context.advance(i, n, ts, o, h, lo, c, v, atr, s[11], p[11], r[11], on[_PROFILE])
     r[0][0] = 1.0 if n + 1 >= warmup else 0.0
 
 
@@ -220,15 +228,10 @@ def _pack(
     _pack_values(src, n, j0, sel, kinds, vals)
 
 
-@njit(cache=True)
+@njit(cache=True, **NO_REFCOUNT)
 def run(
     ts: np.ndarray,
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    v: np.ndarray,
-    atr: np.ndarray,
+    b: np.ndarray,
     i0: int,
     n0: int,
     j0: int,
@@ -248,7 +251,8 @@ def run(
 ) -> int:
     """Run bars ``i0..`` (absolute numbers from ``n0``) writing output rows ``j0 + i - i0``.
 
-    The steps write float64 rows into ``scratch`` (a few hundred rows, reused: it stays in
+    ``b``: the bars' open, high, low, close, volume (rows 0..4) and their ATR (row 5, written
+    here). The steps write float64 rows into ``scratch`` (a few hundred rows, reused: it stays in
     cache); each time it is full its rows are cast into the compact columns ``g`` (see
     :data:`DTYPE_GROUPS`) and the columns ``sel`` are written as float64 into ``vals``
     (``(rows, len(sel))``), each as ``to_float64`` reads it from its compact dtype (``kinds``).
@@ -258,7 +262,6 @@ def run(
     index of the first bar not run: ``len(ts)``, or earlier when the event log is within
     ``headroom`` rows of full (the caller grows it and resumes).
     """
-    s = _split(state, s_off)
     nb = ts.shape[0]
     cap = scratch.shape[0]
     k = 0
@@ -268,8 +271,7 @@ def run(
             _pack(scratch, k, j, g, sel, kinds, vals)
             return i
         # Every step writes all its columns every bar, so a scratch row needs no reset.
-        r = _split(scratch[k], c_off)
-        _bar(i, n0 + (i - i0), ts, o, h, lo, c, v, atr, s, p, r, log, logn, on)
+        _bar(i, n0 + (i - i0), ts, b, state, s_off, scratch[k], c_off, p, log, logn, on)
         k += 1
         if k == cap:
             _pack(scratch, k, j, g, sel, kinds, vals)
@@ -325,12 +327,9 @@ def push(
     buf[2, pos] = bl
     buf[3, pos] = bc
     buf[4, pos] = bv
-    s = _split(state, s_off)
-    r = _split(row, c_off)
     log = np.empty((0, tb.LOG_FIELDS))
     logn = np.zeros(2, dtype=np.int64)
-    b = buf
-    _bar(pos, meta[1], tsb, b[0], b[1], b[2], b[3], b[4], b[5], s, p, r, log, logn, on)
+    _bar(pos, meta[1], tsb, buf, state, s_off, row, c_off, p, log, logn, on)
     for k in range(f32.shape[0]):
         row[f32[k]] = np.float32(row[f32[k]])
     meta[0] = pos
@@ -410,8 +409,9 @@ class Layout:
         """
         sel, _ = _value_sink(self, names)
         concept = np.searchsorted(self.c_off, sel, side="right") - 1
-        on = np.zeros(_SLICES, dtype=np.bool_)
+        on = np.zeros(_SLICES + 1, dtype=np.bool_)
         on[0] = True
+        on[_PROFILE] = any(c in context.PROFILE_COLUMNS for c in names)
         wanted = [CONCEPTS[k - 1][0] for k in set(concept.tolist()) if k > 0]
         while wanted:
             name = wanted.pop()
@@ -522,21 +522,23 @@ def execute(
     ``groups`` are the compact column groups (:meth:`Layout.frame` makes them a frame);
     ``log`` holds the zone events when ``with_log``.
     """
-    ts, o, h, lo, c, v = arrays
+    ts = arrays[0]
     nb = ts.shape[0]
-    atr = np.empty(nb)
+    b = np.empty((6, nb))  # open .. volume, then the ATR the kernel writes
+    for f in range(5):
+        b[f] = arrays[f + 1]
     groups = lay.new_output(nb)
     scratch = new_scratch(lay, nb) if scratch is None else scratch
     state = lay.fresh_state()
     common = (state, lay.s_off, lay.c_off, lay.params, scratch, groups, *NO_VALUES)
     if not with_log:
         log, logn = tb.no_log()
-        run(ts, o, h, lo, c, v, atr, 0, 0, 0, *common, log, logn, 0, ALL_ON)
+        run(ts, b, 0, 0, 0, *common, log, logn, 0, ALL_ON)
         return groups, log
     log, logn = tb.new_log(max(4 * lay.log_headroom, nb))
     i = 0
     while i < nb:
-        i = run(ts, o, h, lo, c, v, atr, i, i, i, *common, log, logn, lay.log_headroom, ALL_ON)
+        i = run(ts, b, i, i, i, *common, log, logn, lay.log_headroom, ALL_ON)
         if i < nb:
             bigger = np.full((2 * log.shape[0], tb.LOG_FIELDS), np.nan)
             bigger[: log.shape[0]] = log

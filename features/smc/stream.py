@@ -188,19 +188,16 @@ class SMCStream:
         keep = min(int(self._meta[0]) + 1, self._lay.window - 1)
         pos = int(self._meta[0])
         tail = slice(pos + 1 - keep, pos + 1)
-        arrays = [np.concatenate([self._ts[tail], ts])]
+        series = np.concatenate([self._ts[tail], ts])
+        # the window's last bars, then the new ones: open .. volume, and the ATR (row 5)
+        bars = np.empty((6, keep + ts.shape[0]))
+        bars[:, :keep] = self._buf[:, tail]
         for f, arr in enumerate((o, h, lo, c, v)):
-            arrays.append(np.concatenate([self._buf[f, tail], arr]))
-        atr = np.concatenate([self._buf[5, tail], np.empty(ts.shape[0])])
+            bars[f, keep:] = arr
         log, logn = engine.tb.no_log()
         engine.run(
-            arrays[0],
-            arrays[1],
-            arrays[2],
-            arrays[3],
-            arrays[4],
-            arrays[5],
-            atr,
+            series,
+            bars,
             keep,
             int(self._meta[1]),
             0,
@@ -217,12 +214,10 @@ class SMCStream:
             self._on,
         )
         # The window now holds the last bars of the extended series.
-        total = arrays[0].shape[0]
+        total = series.shape[0]
         last = min(total, self._lay.window)
-        self._ts[:last] = arrays[0][total - last :]
-        for f in range(5):
-            self._buf[f, :last] = arrays[f + 1][total - last :]
-        self._buf[5, :last] = atr[total - last :]
+        self._ts[:last] = series[total - last :]
+        self._buf[:, :last] = bars[:, total - last :]
         self._meta[0] = last - 1
         self._meta[1] += ts.shape[0]
         self._last_ts = int(ts[-1])

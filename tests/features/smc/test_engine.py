@@ -196,27 +196,13 @@ def test_every_step_writes_every_column_on_every_bar() -> None:
     out = np.full((ts.shape[0], len(lay.columns)), 7.25e300)
     log, logn = tb.no_log()
     state = lay.fresh_state()
-    atr = np.empty(ts.shape[0])
+    bars = np.vstack([o, h, lo, c, v, np.empty(ts.shape[0])])
     sentinel_row = np.full(len(lay.columns), 7.25e300)
     for i in range(ts.shape[0]):
         # Run one bar at a time with a sentinel-filled row.
         row = sentinel_row.copy()
         engine._bar(
-            i,
-            i,
-            ts,
-            o,
-            h,
-            lo,
-            c,
-            v,
-            atr,
-            engine._split(state, lay.s_off),
-            lay.params,
-            engine._split(row, lay.c_off),
-            log,
-            logn,
-            engine.ALL_ON,
+            i, i, ts, bars, state, lay.s_off, row, lay.c_off, lay.params, log, logn, engine.ALL_ON
         )
         out[i] = row
     missing = [lay.columns[k] for k in np.flatnonzero((out == 7.25e300).any(axis=0))]
@@ -292,8 +278,8 @@ def test_every_step_writes_every_column_every_bar(cfg: SMCConfig) -> None:
         # A scratch row per bar: each row is written once, by that bar's steps.
         out = np.full((ts.shape[0], len(lay.columns)), fill)
         log, logn = tb.no_log()
-        atr = np.empty(ts.shape[0])
-        args = (ts, o, h, lo, c, v, atr, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
+        bars = np.vstack([o, h, lo, c, v, np.empty(ts.shape[0])])
+        args = (ts, bars, 0, 0, 0, lay.fresh_state(), lay.s_off, lay.c_off)
         groups = lay.new_output(ts.shape[0])
         engine.run(*args, lay.params, out, groups, *engine.NO_VALUES, log, logn, 0, engine.ALL_ON)
         rows.append(out)

@@ -11,7 +11,7 @@ import pytest
 
 from features.candles.schema import CandleDataError
 from features.schema import to_float64
-from features.smc import SMCConfig, SMCStream, columns, compute_smc, engine, iter_smc
+from features.smc import SMCConfig, SMCStream, columns, compute_smc, context, engine, iter_smc
 from tests.features.smc.smc_helpers import random_candles
 
 FRAME = random_candles(400, seed=9)
@@ -198,9 +198,25 @@ def test_a_stream_of_one_concepts_columns_runs_only_what_they_need(concept: str)
     np.testing.assert_array_equal(np.vstack(parts), to_float64(compute_smc(FRAME), names))
     on = lay.concepts_for(names)
     needed = {concept, *engine.NEEDS.get(concept, ())}
-    assert [n for (n, _), k in zip(engine.CONCEPTS, on[1:], strict=True) if k] == [
-        n for n, _ in engine.CONCEPTS if n in needed
-    ]
+    assert [
+        n for (n, _), k in zip(engine.CONCEPTS, on[1 : len(engine.CONCEPTS) + 1], strict=True) if k
+    ] == [n for n, _ in engine.CONCEPTS if n in needed]
+
+
+def test_a_stream_without_the_volume_profile_columns_skips_the_profile() -> None:
+    # Arrange: the context columns the strategies read, none of the profile's
+    names = ("ctx_atr", "ctx_regime", "ctx_vol_pct")
+    stream = SMCStream(only=names)
+    # Act
+    parts = [stream.update_values(FRAME.iloc[k : k + 150], names) for k in range(0, 400, 150)]
+    # Assert: the same values; the profile's window never took a candle
+    np.testing.assert_array_equal(np.vstack(parts), to_float64(compute_smc(FRAME), names))
+    lay = engine.layout(SMCConfig())
+    profile_count = lay.s_off[len(engine.CONCEPTS)] + context._P_COUNT  # context: the last slice
+    assert stream._state[profile_count] == 0.0
+    full = SMCStream(only=(*names, "ctx_vp_poc"))
+    full.update_values(FRAME.iloc[:400], (*names, "ctx_vp_poc"))
+    assert full._state[profile_count] > 0.0
 
 
 def test_a_narrower_stream_refuses_full_rows_and_other_columns() -> None:
