@@ -503,11 +503,13 @@ class CcxtBroker:
         qty = entry.filled_qty
         e = entry.intent
         side = "sell" if e.side == "buy" else "buy"
-        stop = self._stops.get(key, e.stop_loss)
         base = {"side": side, "reduce_only": True, "trade_key": key, "decided_at": e.decided_at}
         todo: list[tuple[str, Leg, float, dict[str, Any]]] = []
         stops = [o for o in orders if o.intent.leg == "stop"]
         live = [o for o in stops if not o.final]
+        # the engine's latest stop: amended in this process, else the newest placed (an
+        # amendment before a restart), else the entry's own
+        stop = self._stops.get(key, live[-1].intent.stop_price if live else e.stop_loss)
         covered = max((o.intent.qty for o in live), default=0.0)
         grown = self.quirks.amount(self.market, qty) > self.quirks.amount(self.market, covered)
         if stop is not None and (not stops or (live and grown)):

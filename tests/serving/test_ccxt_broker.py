@@ -662,3 +662,23 @@ def test_a_binance_style_funding_history_is_read_per_symbol() -> None:
     got = quirks_for("binanceusdm").funding(History(), market, 0)
     assert got == [FundingPayment("8811", -0.42, "USDT", 5)]
     assert quirks_for("kraken").funding(object(), market, 0) == []  # no history: none
+
+
+def test_a_growing_stop_keeps_the_amended_price_across_a_restart(store) -> None:
+    # Arrange: 6 contracts filling 2 at a time; the engine moves the stop up after the first
+    venue = FakeVenue(partial_parts=3)
+    broker = make(store, venue)
+    broker.submit([entry(qty=0.006)])
+    broker.poll(BAR)
+    broker.submit([entry(action="amend_stop", stop=97_000.0, tp1=None, tp3=None)])
+    # Act: a new process takes over; the rest fills
+    restarted = CcxtBroker(venue, broker.ledger, broker.clock, broker.config)
+    restarted.start()
+    for _ in range(2):
+        venue.tick()
+        restarted.poll(BAR)
+    # Assert
+    live = [(o["amount"], o["stop_price"]) for o in venue.orders.values()
+            if o["stop_price"] and o["status"] == "open"]  # fmt: skip
+    assert live == [(6.0, 97_000.0)]
+    assert_books_agree(restarted)

@@ -35,9 +35,11 @@ Checked in the installed ccxt 4.5.64 (``ccxt/delta.py``; line numbers of that fi
 - Funding: the ``delta`` class has no ``fetchFundingHistory``; payments are wallet
   transactions (``fetch_ledger``, ``GET /wallet/transactions``, lines 2370-2419) of type
   ``perpetual_futures_funding`` (left unmapped by ``parse_ledger_entry_type``, line 2429),
-  with Delta's own signed ``amount``. Which product a payment is for is read from its
-  ``meta_data`` (``product_symbol`` or ``product_id``) when present: not checked against a
-  live account (no network here).
+  with Delta's own signed ``amount``. One page of :data:`LEDGER_PAGE` is read per poll, the
+  newest first, with no paging: more wallet transactions than that between two polls
+  (commissions count) would hide the oldest. Which product a payment is for is read from its
+  ``meta_data`` (``product_symbol`` or ``product_id``) when present. Neither is checked
+  against a live account (no network here).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ from typing import Any
 from serving.brokers.venues.base import FundingPayment, VenueQuirks, settle_currency
 from serving.ledger.events import OrderIntent
 
+LEDGER_PAGE = 100
+"""Wallet transactions read per funding poll (``page_size``; the newest first, no paging)."""
 SIGNATURE_EXPIRY_CODES = ("expired_signature", "signature_expired", "signature expired")
 
 
@@ -93,7 +97,7 @@ class DeltaQuirks(VenueQuirks):
         code = settle_currency(market)
         ours = {str(market.get("id")), str(market.get("numericId"))}
         out = []
-        for r in exchange.fetch_ledger(code, since_ms):
+        for r in exchange.fetch_ledger(code, since_ms, LEDGER_PAGE):
             info = r.get("info") or {}
             if info.get("transaction_type") != "perpetual_futures_funding":
                 continue
