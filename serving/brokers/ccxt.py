@@ -420,6 +420,16 @@ class CcxtBroker:
                 key = o.intent.trade_key
         return key
 
+    def _open_keys(self) -> set[str]:
+        """Return the keys of this symbol's trades with an open quantity (one pass)."""
+        net: dict[str, float] = {}
+        for o in self.view.orders.values():
+            if o.fills and o.intent.symbol == self.config.symbol:
+                sign = 1.0 if o.intent.leg == "entry" else -1.0
+                key = o.intent.trade_key
+                net[key] = net.get(key, 0.0) + sign * o.filled_qty
+        return {key for key, qty in net.items() if qty > 1e-12}
+
     def _trade_orders(self, key: str) -> list[OrderView]:
         return [o for o in self.view.orders.values() if key and o.intent.trade_key == key]
 
@@ -800,7 +810,9 @@ class CcxtBroker:
                     self._cancel(o, self.view.halted)
         moved = [self.view.orders[e.ref] for e in rec.events if e.kind == "state"]
         touched = {o.intent.trade_key for _, o in fills} | {o.intent.trade_key for o in moved}
-        for key in sorted(touched):
+        # every open trade too: a process that died between a fill and its stop (or a refused
+        # stop and its close) left work that no new event points at
+        for key in sorted(touched | self._open_keys()):
             for o in self._trade_orders(key):
                 if o.intent.leg == "entry" and o.fills:
                     self._protect(o)

@@ -682,3 +682,31 @@ def test_a_growing_stop_keeps_the_amended_price_across_a_restart(store) -> None:
             if o["stop_price"] and o["status"] == "open"]  # fmt: skip
     assert live == [(6.0, 97_000.0)]
     assert_books_agree(restarted)
+
+
+def test_a_crash_between_a_fill_and_its_stop_is_repaired_at_the_next_poll(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: the entry fills and is booked; the process dies before the stop goes out
+    venue = FakeVenue()
+    broker = make(store, venue)
+    broker.submit([entry()])
+
+    def die(_: object) -> None:
+        raise Crash("killed after the fill was booked")
+
+    monkeypatch.setattr(broker, "_protect", die)
+    with pytest.raises(Crash):
+        broker.poll(BAR)
+    unprotected = [o for o in venue.orders.values() if o["stop_price"]]
+    # Act: a new process on the same ledger
+    restarted = CcxtBroker(venue, broker.ledger, broker.clock, broker.config)
+    restarted.start()
+    restarted.poll(BAR)
+    # Assert
+    assert unprotected == []
+    assert venue.position == 5.0
+    live = [(o["amount"], o["stop_price"]) for o in venue.orders.values()
+            if o["stop_price"] and o["status"] == "open"]  # fmt: skip
+    assert live == [(5.0, 95_000.0)]
+    assert_books_agree(restarted)
