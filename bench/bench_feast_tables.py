@@ -1,7 +1,7 @@
 """Feast offline tables and training set: this tree's layout against an earlier commit's.
 
 One month (``SMARTMARKET_BENCH_TABLES_MONTH``, default 2024-03) of real Binance 5m candles of
-BTC/USDT and ETH/USDT (``SMARTMARKET_BENCH_DATA``, default ``../shared/data``; skipped when
+BTC/USDT and ETH/USDT (``SMARTMARKET_DATA_DIR``, default ``../shared/data``; skipped when
 missing), 60 days of warm-up before it, timeframes 5m..1d. The same case runs twice, each in
 its own interpreter: on a copy of the peer commit's code (``SMARTMARKET_BENCH_TABLES_PEER``,
 default ``df04ebd``: every feature stored and declared float64) and on this tree. Each writes
@@ -178,7 +178,7 @@ def _peer_tree(ref: str) -> Path:
 
 def run() -> list[dict[str, Any]]:
     """Run the case on the peer commit and on this tree; add the ratios."""
-    data = os.environ.get("SMARTMARKET_BENCH_DATA", str(REPO_ROOT.parent / "shared" / "data"))
+    data = os.environ.get("SMARTMARKET_DATA_DIR", str(REPO_ROOT.parent / "shared" / "data"))
     month = os.environ.get("SMARTMARKET_BENCH_TABLES_MONTH", "2024-03")
     ref = os.environ.get("SMARTMARKET_BENCH_TABLES_PEER", PEER)
     if not all((Path(data) / f"binance_{f}_5m.csv.gz").is_file() for f in SYMBOLS.values()):

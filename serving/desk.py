@@ -12,11 +12,12 @@ Nothing here knows HTTP: ``serving.service.trading`` turns :class:`DeskInputErro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -374,6 +375,20 @@ def bot_state(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _ledger_errors(verb: str) -> Iterator[None]:
+    """Turn a failed ledger ``verb`` into a :class:`LedgerError` naming only the error's class.
+
+    A driver's text may quote the DSN; it is never shown.
+    """
+    try:
+        yield
+    except LedgerError:
+        raise
+    except Exception as exc:
+        raise LedgerError(f"could not {verb} the ledger ({type(exc).__name__})") from None
+
+
 def _serialized(method: _M) -> _M:
     """Run a desk method under the desk's lock (one fold at a time, rows built from it)."""
 
@@ -455,12 +470,8 @@ class TradingDesk:
             return self._ledger
 
     def _read(self, since: int) -> list[LedgerEvent]:
-        try:
+        with _ledger_errors("read"):
             return self.ledger().events(since)
-        except LedgerError:
-            raise
-        except Exception as exc:  # a driver error may quote the DSN: name the class only
-            raise LedgerError(f"could not read the ledger ({type(exc).__name__})") from None
 
     def _whole_fold_due(self, now: float) -> bool:
         if self.backend != "postgres":
@@ -629,12 +640,8 @@ class TradingDesk:
         Raises:
             LedgerError: The ledger cannot be written.
         """
-        try:
+        with _ledger_errors("write"):
             self.ledger().append(events)
-        except LedgerError:
-            raise
-        except Exception as exc:  # never a driver's text: it may quote the DSN
-            raise LedgerError(f"could not write the ledger ({type(exc).__name__})") from None
 
     @_serialized
     def command(self, command: str, by: str, **detail: Any) -> dict[str, Any]:
@@ -650,12 +657,8 @@ class TradingDesk:
             detail["symbol"] = self.symbol(str(detail.get("symbol", "")))
         snap = self.snapshot()
         at = self.clock()
-        try:
+        with _ledger_errors("write"):
             seq = request(self.ledger(), command, by, at, **detail)
-        except LedgerError:
-            raise
-        except Exception as exc:  # never a driver's text: it may quote the DSN
-            raise LedgerError(f"could not write the ledger ({type(exc).__name__})") from None
         return {
             "accepted": True,
             "seq": seq,

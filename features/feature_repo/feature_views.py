@@ -2,11 +2,11 @@
 
 - ``smc_<tf>``: every ``compute_smc`` column of timeframe ``tf``;
 - ``mtf_<trading tf>``: every ``compute_mtf`` column;
-
-each field typed from its column spec's dtype (:func:`feast_type`: float64 -> ``Float64``,
-float32 -> ``Float32``, int8/int16/int32 -> ``Int32``, Feast's narrowest integer);
 - ``model_<trading tf>``: the model's inputs packed in one ``vector`` (Array(Float64)) for
   one-read serving; the column order is in the view's ``columns`` tag.
+
+Each field is typed from its column spec's dtype (:func:`feast_type`: float64 -> ``Float64``,
+float32 -> ``Float32``, int8/int16/int32 -> ``Int32``, Feast's narrowest integer).
 
 Every view also serves ``known_at`` (the candle close, epoch seconds). The TTL is two candles
 of the view's timeframe: a point-in-time lookup falls back at most one missing candle, then

@@ -110,6 +110,20 @@ def _halt(
     if until > acct[L.A_HALT_UNTIL]:
         acct[L.A_HALT_UNTIL] = until
         acct[L.A_HALT_CODE] = code
+    _log_event(acct, events, ts_close, code, until, value, limit)
+
+
+@njit(cache=True, **NO_REFCOUNT)
+def _log_event(
+    acct: np.ndarray,
+    events: np.ndarray,
+    ts_close: float,
+    code: int,
+    until: float,
+    value: float,
+    limit: float,
+) -> None:
+    """Append one protection event (counted even when the log is full)."""
     n = int(acct[L.A_N_EVENTS])
     if n < events.shape[0]:
         row = events[n]
@@ -188,15 +202,7 @@ def hard_stop(acct: np.ndarray, ts_close: float, events: np.ndarray, p: np.ndarr
         acct[L.A_HARD_HALTED] = 1.0
         acct[L.A_HARD_AT] = ts_close
         acct[L.A_HARD_DD] = dd
-        n = int(acct[L.A_N_EVENTS])
-        if n < events.shape[0]:
-            row = events[n]
-            row[L.E_TS] = ts_close
-            row[L.E_CODE] = L.R_HARD_STOP
-            row[L.E_UNTIL] = np.nan
-            row[L.E_VALUE] = dd
-            row[L.E_LIMIT] = limit
-        acct[L.A_N_EVENTS] = n + 1
+        _log_event(acct, events, ts_close, L.R_HARD_STOP, np.nan, dd, limit)
     acct[L.A_HARD_BARS] += 1.0
     return True
 

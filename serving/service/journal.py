@@ -27,7 +27,7 @@ SOURCE = "service"
 """The ``source`` of the service's signal events (the trading loop's carry its session)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Answer:
     """A served signal as a ``SignalRecord`` (what the ledger's signal builder reads)."""
 
@@ -41,8 +41,7 @@ class _Answer:
 def service_signal_event(answer: Mapping[str, Any], at: pd.Timestamp) -> LedgerEvent:
     """Return the ledger event of one served signal (stored once per signal id)."""
     sid = str(answer["signal_id"])
-    record: Any = _Answer(sid, {**answer, "source": SOURCE})  # a read-only signal_id
-    event = signal_event(record, at)
+    event = signal_event(_Answer(sid, {**answer, "source": SOURCE}), at)
     return replace(event, dedup=f"{SOURCE}:signal:{sid}")
 
 
